@@ -1,0 +1,16 @@
+//! Database schema for Kindred: one file per migration, run in order by `Migrator`.
+//! Same migrations on SQLite and PostgreSQL; SQLite cannot ALTER much, so later
+//! changes to a table are written as create-copy-drop-rename.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_core::Migration)]
+    }
+}

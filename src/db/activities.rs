@@ -1,0 +1,31 @@
+//! Queries on `received_activities`: inbox idempotency.
+
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set, sea_query::OnConflict};
+
+use super::entities::received_activity;
+
+/// Record an activity id. Returns false when it was already recorded: the
+/// caller then changes nothing. Call inside the transaction of the effects.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    ap_id: &str,
+    kind: &str,
+    actor_ap_id: &str,
+) -> Result<bool, DbErr> {
+    let res = received_activity::Entity::insert(received_activity::ActiveModel {
+        ap_id: Set(ap_id.to_string()),
+        kind: Set(kind.to_string()),
+        actor_ap_id: Set(actor_ap_id.to_string()),
+        received_at: Set(Utc::now()),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(received_activity::Column::ApId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(res == 1)
+}

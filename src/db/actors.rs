@@ -1,0 +1,196 @@
+//! Queries on `actors`.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, sea_query::OnConflict,
+};
+
+use super::entities::actor::{self, ActiveModel, Column, Entity, Model};
+use crate::domain::ActorKind;
+
+pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id).one(db).await
+}
+
+pub async fn by_ap_id(db: &impl ConnectionTrait, ap_id: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find().filter(Column::ApId.eq(ap_id)).one(db).await
+}
+
+/// A local actor by name, any kind (names are unique across kinds locally).
+pub async fn local_by_name(db: &impl ConnectionTrait, name: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Local.eq(true))
+        .filter(Column::Username.eq(name.to_lowercase()))
+        .filter(Column::Kind.ne(ActorKind::Application.as_str()))
+        .one(db)
+        .await
+}
+
+pub async fn local_by_name_and_kind(
+    db: &impl ConnectionTrait,
+    name: &str,
+    kind: ActorKind,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Local.eq(true))
+        .filter(Column::Username.eq(name.to_lowercase()))
+        .filter(Column::Kind.eq(kind.as_str()))
+        .one(db)
+        .await
+}
+
+/// A known remote actor by handle.
+pub async fn remote_by_handle(
+    db: &impl ConnectionTrait,
+    name: &str,
+    domain: &str,
+    kind: ActorKind,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Local.eq(false))
+        .filter(Column::Username.eq(name.to_lowercase()))
+        .filter(Column::Domain.eq(domain.to_lowercase()))
+        .filter(Column::Kind.eq(kind.as_str()))
+        .one(db)
+        .await
+}
+
+/// The instance's own Application actor.
+pub async fn instance_actor(db: &impl ConnectionTrait) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Local.eq(true))
+        .filter(Column::Kind.eq(ActorKind::Application.as_str()))
+        .one(db)
+        .await
+}
+
+/// Groups, local first then remote, by name; at most `limit`.
+pub async fn list_groups(
+    db: &impl ConnectionTrait,
+    local_only: bool,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut q = Entity::find().filter(Column::Kind.eq(ActorKind::Group.as_str()));
+    if local_only {
+        q = q.filter(Column::Local.eq(true));
+    }
+    q.order_by_desc(Column::Local)
+        .order_by_asc(Column::Domain)
+        .order_by_asc(Column::Username)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+pub async fn insert(db: &impl ConnectionTrait, model: ActiveModel) -> Result<Model, DbErr> {
+    model.insert(db).await
+}
+
+/// Fields that describe a remote actor, as read from its JSON.
+#[derive(Debug, Clone)]
+pub struct RemoteActorData {
+    pub ap_id: String,
+    pub kind: ActorKind,
+    pub username: String,
+    pub domain: String,
+    pub display_name: Option<String>,
+    pub summary: Option<String>,
+    pub inbox: String,
+    pub shared_inbox: Option<String>,
+    pub outbox: Option<String>,
+    pub followers: Option<String>,
+    pub public_key: String,
+    pub manually_approves_followers: bool,
+    pub discoverable: bool,
+}
+
+/// Insert or refresh a remote actor, keyed by its id.
+pub async fn upsert_remote(
+    db: &impl ConnectionTrait,
+    d: RemoteActorData,
+) -> Result<Model, DbErr> {
+    let now = Utc::now();
+    let row = ActiveModel {
+        ap_id: Set(d.ap_id.clone()),
+        kind: Set(d.kind.as_str().to_string()),
+        local: Set(false),
+        username: Set(d.username.to_lowercase()),
+        domain: Set(d.domain.to_lowercase()),
+        display_name: Set(d.display_name),
+        summary: Set(d.summary),
+        inbox: Set(d.inbox),
+        shared_inbox: Set(d.shared_inbox),
+        outbox: Set(d.outbox),
+        followers: Set(d.followers),
+        public_key: Set(d.public_key),
+        private_key: Set(None),
+        manually_approves_followers: Set(d.manually_approves_followers),
+        discoverable: Set(d.discoverable),
+        last_refreshed_at: Set(Some(now)),
+        created_at: Set(now),
+        ..Default::default()
+    };
+    Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(Column::ApId)
+                .update_columns([
+                    Column::Username,
+                    Column::DisplayName,
+                    Column::Summary,
+                    Column::Inbox,
+                    Column::SharedInbox,
+                    Column::Outbox,
+                    Column::Followers,
+                    Column::PublicKey,
+                    Column::ManuallyApprovesFollowers,
+                    Column::Discoverable,
+                    Column::LastRefreshedAt,
+                ])
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    by_ap_id(db, &d.ap_id)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(d.ap_id))
+}
+
+pub async fn count_local(db: &impl ConnectionTrait, kind: ActorKind) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    Entity::find()
+        .filter(Column::Local.eq(true))
+        .filter(Column::Kind.eq(kind.as_str()))
+        .count(db)
+        .await
+}
+
+pub fn new_local(
+    ap_id: String,
+    kind: ActorKind,
+    username: &str,
+    domain: &str,
+    keys: (String, String),
+) -> ActiveModel {
+    let now = Utc::now();
+    actor::ActiveModel {
+        ap_id: Set(ap_id.clone()),
+        kind: Set(kind.as_str().to_string()),
+        local: Set(true),
+        username: Set(username.to_lowercase()),
+        domain: Set(domain.to_lowercase()),
+        display_name: Set(None),
+        summary: Set(None),
+        inbox: Set(format!("{ap_id}/inbox")),
+        shared_inbox: Set(None),
+        outbox: Set(Some(format!("{ap_id}/outbox"))),
+        followers: Set(Some(format!("{ap_id}/followers"))),
+        public_key: Set(keys.0),
+        private_key: Set(Some(keys.1)),
+        manually_approves_followers: Set(false),
+        discoverable: Set(true),
+        last_refreshed_at: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+}

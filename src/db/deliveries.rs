@@ -1,0 +1,154 @@
+//! Queries on `deliveries`: enqueue, claim due rows, record outcomes.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
+};
+
+use super::entities::delivery::{self, Column, Entity, Model};
+use crate::domain::DeliveryStatus;
+
+/// Queue one activity for each inbox. Call in the transaction of the change.
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    activity_ap_id: &str,
+    actor_id: i64,
+    payload: &str,
+    inboxes: &[String],
+) -> Result<(), DbErr> {
+    if inboxes.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let rows = inboxes.iter().map(|inbox| delivery::ActiveModel {
+        activity_ap_id: Set(activity_ap_id.to_string()),
+        actor_id: Set(actor_id),
+        inbox: Set(inbox.clone()),
+        payload: Set(payload.to_string()),
+        status: Set(DeliveryStatus::Pending.as_str().to_string()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        locked_until: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    });
+    Entity::insert_many(rows).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Claim up to `limit` due deliveries for `lease`: each row goes to exactly one
+/// claimer (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one writer at a time).
+/// The attempt is counted at claim time, so a crash mid-send still counts.
+pub async fn claim_due(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let until = now + lease;
+    let pending = DeliveryStatus::Pending.as_str();
+    let backend = db.get_database_backend();
+    let stmt = match backend {
+        DbBackend::Postgres => Statement::from_sql_and_values(
+            backend,
+            "UPDATE deliveries SET locked_until = $1, attempts = attempts + 1, updated_at = $2 \
+             WHERE id IN (SELECT id FROM deliveries WHERE status = $3 AND next_attempt_at <= $2 \
+             AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_attempt_at LIMIT $4 \
+             FOR UPDATE SKIP LOCKED) RETURNING *",
+            [until.into(), now.into(), pending.into(), (limit as i64).into()],
+        ),
+        _ => Statement::from_sql_and_values(
+            backend,
+            "UPDATE deliveries SET locked_until = ?, attempts = attempts + 1, updated_at = ? \
+             WHERE id IN (SELECT id FROM deliveries WHERE status = ? AND next_attempt_at <= ? \
+             AND (locked_until IS NULL OR locked_until < ?) ORDER BY next_attempt_at LIMIT ?) \
+             RETURNING *",
+            [
+                until.into(),
+                now.into(),
+                pending.into(),
+                now.into(),
+                now.into(),
+                (limit as i64).into(),
+            ],
+        ),
+    };
+    Entity::find().from_raw_sql(stmt).all(db).await
+}
+
+pub async fn mark_delivered(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Status, DeliveryStatus::Delivered.as_str().into())
+        .col_expr(Column::LockedUntil, Option::<DateTime<Utc>>::None.into())
+        .col_expr(Column::LastError, Option::<String>::None.into())
+        .col_expr(Column::UpdatedAt, Utc::now().into())
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_retry(
+    db: &impl ConnectionTrait,
+    id: i64,
+    next: DateTime<Utc>,
+    error: &str,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::NextAttemptAt, next.into())
+        .col_expr(Column::LockedUntil, Option::<DateTime<Utc>>::None.into())
+        .col_expr(Column::LastError, Some(error.to_string()).into())
+        .col_expr(Column::UpdatedAt, Utc::now().into())
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(db: &impl ConnectionTrait, id: i64, error: &str) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Status, DeliveryStatus::Failed.as_str().into())
+        .col_expr(Column::LockedUntil, Option::<DateTime<Utc>>::None.into())
+        .col_expr(Column::LastError, Some(error.to_string()).into())
+        .col_expr(Column::UpdatedAt, Utc::now().into())
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Delivered rows older than `age` are only history: drop them.
+pub async fn prune_delivered(db: &impl ConnectionTrait, age: Duration) -> Result<u64, DbErr> {
+    Ok(Entity::delete_many()
+        .filter(Column::Status.eq(DeliveryStatus::Delivered.as_str()))
+        .filter(Column::UpdatedAt.lt(Utc::now() - age))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+pub async fn count_by_status(
+    db: &impl ConnectionTrait,
+    status: DeliveryStatus,
+) -> Result<u64, DbErr> {
+    Entity::find()
+        .filter(Column::Status.eq(status.as_str()))
+        .count(db)
+        .await
+}
+
+/// Newest first, for admins.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    status: Option<DeliveryStatus>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut q = Entity::find();
+    if let Some(s) = status {
+        q = q.filter(Column::Status.eq(s.as_str()));
+    }
+    q.order_by_desc(Column::Id).limit(limit).all(db).await
+}

@@ -1,0 +1,30 @@
+//! The persistent outgoing queue: one row per (activity, inbox), written in the
+//! same transaction as the change that caused it.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "deliveries")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub activity_ap_id: String,
+    /// The local actor whose key signs the request.
+    pub actor_id: i64,
+    pub inbox: String,
+    /// The activity JSON, exactly as it will be sent.
+    pub payload: String,
+    /// "pending", "delivered" or "failed" (see `domain::DeliveryStatus`).
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTimeUtc,
+    pub locked_until: Option<DateTimeUtc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,10 @@
+//! sea-orm entities, one per table. Rows never derive `Serialize`: API and
+//! federation code build their own views from them.
+
+pub mod actor;
+pub mod api_token;
+pub mod delivery;
+pub mod follow;
+pub mod post;
+pub mod received_activity;
+pub mod user;

@@ -1,0 +1,151 @@
+//! Queries on `follows`: who is a member of which group.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QuerySelect, Set,
+};
+
+use super::entities::{actor, follow};
+use crate::domain::FollowState;
+
+pub async fn get(
+    db: &impl ConnectionTrait,
+    follower_id: i64,
+    group_id: i64,
+) -> Result<Option<follow::Model>, DbErr> {
+    follow::Entity::find()
+        .filter(follow::Column::FollowerId.eq(follower_id))
+        .filter(follow::Column::GroupId.eq(group_id))
+        .one(db)
+        .await
+}
+
+pub async fn state(
+    db: &impl ConnectionTrait,
+    follower_id: i64,
+    group_id: i64,
+) -> Result<Option<FollowState>, DbErr> {
+    Ok(get(db, follower_id, group_id)
+        .await?
+        .and_then(|f| FollowState::parse(&f.state)))
+}
+
+/// Create or replace the follow of (follower, group).
+pub async fn upsert(
+    db: &impl ConnectionTrait,
+    follower_id: i64,
+    group_id: i64,
+    state: FollowState,
+    follow_ap_id: Option<String>,
+) -> Result<follow::Model, DbErr> {
+    if let Some(existing) = get(db, follower_id, group_id).await? {
+        let mut m: follow::ActiveModel = existing.into();
+        m.state = Set(state.as_str().to_string());
+        if follow_ap_id.is_some() {
+            m.follow_ap_id = Set(follow_ap_id);
+        }
+        return m.update(db).await;
+    }
+    follow::ActiveModel {
+        follower_id: Set(follower_id),
+        group_id: Set(group_id),
+        state: Set(state.as_str().to_string()),
+        follow_ap_id: Set(follow_ap_id),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn set_state(
+    db: &impl ConnectionTrait,
+    id: i64,
+    state: FollowState,
+) -> Result<(), DbErr> {
+    follow::Entity::update_many()
+        .col_expr(follow::Column::State, state.as_str().into())
+        .filter(follow::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(db: &impl ConnectionTrait, follower_id: i64, group_id: i64) -> Result<u64, DbErr> {
+    Ok(follow::Entity::delete_many()
+        .filter(follow::Column::FollowerId.eq(follower_id))
+        .filter(follow::Column::GroupId.eq(group_id))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+pub async fn count_members(db: &impl ConnectionTrait, group_id: i64) -> Result<u64, DbErr> {
+    follow::Entity::find()
+        .filter(follow::Column::GroupId.eq(group_id))
+        .filter(follow::Column::State.eq(FollowState::Accepted.as_str()))
+        .count(db)
+        .await
+}
+
+/// Distinct inboxes (shared where there is one) of a group's accepted remote
+/// members: one delivery per server, not per member.
+pub async fn remote_member_inboxes(
+    db: &impl ConnectionTrait,
+    group_id: i64,
+) -> Result<Vec<String>, DbErr> {
+    let rows: Vec<(String, Option<String>)> = follow::Entity::find()
+        .select_only()
+        .column(actor::Column::Inbox)
+        .column(actor::Column::SharedInbox)
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            follow::Entity::belongs_to(actor::Entity)
+                .from(follow::Column::FollowerId)
+                .to(actor::Column::Id)
+                .into(),
+        )
+        .filter(follow::Column::GroupId.eq(group_id))
+        .filter(follow::Column::State.eq(FollowState::Accepted.as_str()))
+        .filter(actor::Column::Local.eq(false))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut inboxes: Vec<String> = rows
+        .into_iter()
+        .map(|(inbox, shared)| shared.unwrap_or(inbox))
+        .collect();
+    inboxes.sort();
+    inboxes.dedup();
+    Ok(inboxes)
+}
+
+/// Does any local actor have an accepted follow of this (remote) group?
+pub async fn group_has_local_member(db: &impl ConnectionTrait, group_id: i64) -> Result<bool, DbErr> {
+    let n = follow::Entity::find()
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            follow::Entity::belongs_to(actor::Entity)
+                .from(follow::Column::FollowerId)
+                .to(actor::Column::Id)
+                .into(),
+        )
+        .filter(follow::Column::GroupId.eq(group_id))
+        .filter(follow::Column::State.eq(FollowState::Accepted.as_str()))
+        .filter(actor::Column::Local.eq(true))
+        .count(db)
+        .await?;
+    Ok(n > 0)
+}
+
+/// The groups an actor belongs to (accepted), with their follow rows.
+pub async fn groups_of(
+    db: &impl ConnectionTrait,
+    follower_id: i64,
+) -> Result<Vec<follow::Model>, DbErr> {
+    follow::Entity::find()
+        .filter(follow::Column::FollowerId.eq(follower_id))
+        .all(db)
+        .await
+}

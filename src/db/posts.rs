@@ -1,0 +1,171 @@
+//! Queries on `posts`: threads, replies, their authors in one go.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::entities::{actor, post};
+
+pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<post::Model>, DbErr> {
+    post::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn by_ap_id(db: &impl ConnectionTrait, ap_id: &str) -> Result<Option<post::Model>, DbErr> {
+    post::Entity::find()
+        .filter(post::Column::ApId.eq(ap_id))
+        .one(db)
+        .await
+}
+
+pub struct NewPost {
+    pub ap_id: String,
+    pub author_id: i64,
+    pub group_id: i64,
+    pub thread_id: Option<i64>,
+    pub in_reply_to_id: Option<i64>,
+    pub title: Option<String>,
+    pub content_html: String,
+    pub source: Option<String>,
+    pub local: bool,
+    pub published_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert(db: &impl ConnectionTrait, p: NewPost) -> Result<post::Model, DbErr> {
+    post::ActiveModel {
+        ap_id: Set(p.ap_id),
+        author_id: Set(p.author_id),
+        group_id: Set(p.group_id),
+        thread_id: Set(p.thread_id),
+        in_reply_to_id: Set(p.in_reply_to_id),
+        title: Set(p.title),
+        content_html: Set(p.content_html),
+        source: Set(p.source),
+        local: Set(p.local),
+        published_at: Set(p.published_at),
+        updated_at: Set(p.updated_at),
+        deleted_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+/// A local post gets its id from its row id: insert, then set the URL.
+pub async fn set_ap_id(db: &impl ConnectionTrait, id: i64, ap_id: &str) -> Result<(), DbErr> {
+    post::Entity::update_many()
+        .col_expr(post::Column::ApId, ap_id.into())
+        .filter(post::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_content(
+    db: &impl ConnectionTrait,
+    id: i64,
+    title: Option<String>,
+    content_html: String,
+    source: Option<String>,
+    updated_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut q = post::Entity::update_many()
+        .col_expr(post::Column::ContentHtml, content_html.into())
+        .col_expr(post::Column::Source, source.into())
+        .col_expr(post::Column::UpdatedAt, Some(updated_at).into());
+    if let Some(t) = title {
+        q = q.col_expr(post::Column::Title, Some(t).into());
+    }
+    q.filter(post::Column::Id.eq(id)).exec(db).await?;
+    Ok(())
+}
+
+/// Soft delete: the row stays as a tombstone (410 for fetches), content goes.
+pub async fn mark_deleted(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    post::Entity::update_many()
+        .col_expr(post::Column::DeletedAt, Some(Utc::now()).into())
+        .col_expr(post::Column::ContentHtml, String::new().into())
+        .col_expr(post::Column::Source, Option::<String>::None.into())
+        .col_expr(post::Column::Title, Option::<String>::None.into())
+        .filter(post::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// One page of a group's live threads, newest first, with their authors: two
+/// queries, whatever the page size.
+pub async fn threads_of_group(
+    db: &impl ConnectionTrait,
+    group_id: i64,
+    before_id: Option<i64>,
+    limit: u64,
+) -> Result<Vec<(post::Model, actor::Model)>, DbErr> {
+    let mut q = post::Entity::find()
+        .filter(post::Column::GroupId.eq(group_id))
+        .filter(post::Column::ThreadId.is_null())
+        .filter(post::Column::DeletedAt.is_null());
+    if let Some(b) = before_id {
+        q = q.filter(post::Column::Id.lt(b));
+    }
+    let posts = q
+        .order_by_desc(post::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    with_authors(db, posts).await
+}
+
+/// The live replies of a thread, oldest first, with their authors.
+pub async fn replies_of_thread(
+    db: &impl ConnectionTrait,
+    thread_id: i64,
+    limit: u64,
+) -> Result<Vec<(post::Model, actor::Model)>, DbErr> {
+    let posts = post::Entity::find()
+        .filter(post::Column::ThreadId.eq(thread_id))
+        .filter(post::Column::DeletedAt.is_null())
+        .order_by_asc(post::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    with_authors(db, posts).await
+}
+
+pub async fn count_replies(db: &impl ConnectionTrait, thread_id: i64) -> Result<u64, DbErr> {
+    post::Entity::find()
+        .filter(post::Column::ThreadId.eq(thread_id))
+        .filter(post::Column::DeletedAt.is_null())
+        .count(db)
+        .await
+}
+
+pub async fn count_local(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    post::Entity::find()
+        .filter(post::Column::Local.eq(true))
+        .filter(post::Column::DeletedAt.is_null())
+        .count(db)
+        .await
+}
+
+async fn with_authors(
+    db: &impl ConnectionTrait,
+    posts: Vec<post::Model>,
+) -> Result<Vec<(post::Model, actor::Model)>, DbErr> {
+    let mut ids: Vec<i64> = posts.iter().map(|p| p.author_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let authors = actor::Entity::find()
+        .filter(Condition::all().add(actor::Column::Id.is_in(ids)))
+        .all(db)
+        .await?;
+    Ok(posts
+        .into_iter()
+        .filter_map(|p| {
+            let a = authors.iter().find(|a| a.id == p.author_id)?.clone();
+            Some((p, a))
+        })
+        .collect())
+}

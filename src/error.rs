@@ -1,0 +1,197 @@
+//! The one error type. Clients get a short, safe message and the right status;
+//! the cause goes to the log only.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The database (or another dependency) is unavailable: the client may retry.
+    #[error("service temporarily unavailable")]
+    Unavailable(String),
+    /// A remote server failed or refused: 502 to our client.
+    #[error("remote server error: {0}")]
+    Remote(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Remote(_) => StatusCode::BAD_GATEWAY,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Unauthorized => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::Conflict(_) => "conflict",
+            AppError::PayloadTooLarge => "payload_too_large",
+            AppError::Unprocessable(_) => "unprocessable",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Remote(_) => "remote_error",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        AppError::BadRequest(msg.into())
+    }
+    pub fn not_found(what: impl Into<String>) -> Self {
+        AppError::NotFound(what.into())
+    }
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        AppError::Forbidden(msg.into())
+    }
+    pub fn internal(msg: impl std::fmt::Display) -> Self {
+        AppError::Internal(msg.to_string())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        // Details of server-side failures stay in the log.
+        let message = match &self {
+            AppError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                "internal error".to_string()
+            }
+            AppError::Unavailable(cause) => {
+                tracing::warn!(%cause, "dependency unavailable");
+                "service temporarily unavailable, try again".to_string()
+            }
+            AppError::Remote(cause) => {
+                tracing::info!(%cause, "remote error");
+                self.to_string()
+            }
+            other => other.to_string(),
+        };
+        let mut res = (
+            status,
+            Json(ErrorBody {
+                error: self.code(),
+                message,
+            }),
+        )
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("30"),
+            );
+        }
+        res
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        use sea_orm::{DbErr, SqlErr};
+        if let Some(SqlErr::UniqueConstraintViolation(_)) = e.sql_err() {
+            return AppError::Conflict("already exists".into());
+        }
+        match &e {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => AppError::Unavailable(e.to_string()),
+            DbErr::Exec(sea_orm::RuntimeErr::SqlxError(inner))
+            | DbErr::Query(sea_orm::RuntimeErr::SqlxError(inner))
+                if is_unavailable(inner) =>
+            {
+                AppError::Unavailable(e.to_string())
+            }
+            DbErr::RecordNotFound(what) => AppError::NotFound(what.clone()),
+            _ => AppError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Errors that mean "the database is not there right now", as opposed to a bug.
+fn is_unavailable(e: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as E;
+    match e {
+        E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Tls(_) => true,
+        E::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite busy/locked; PostgreSQL admin shutdown / cannot connect now.
+            matches!(code.as_ref(), "5" | "6" | "517" | "57P01" | "57P02" | "57P03")
+                || code.starts_with("08")
+        }
+        _ => false,
+    }
+}
+
+impl From<activitypub_federation::error::Error> for AppError {
+    fn from(e: activitypub_federation::error::Error) -> Self {
+        use activitypub_federation::error::Error as E;
+        match e {
+            E::NotFound => AppError::NotFound("object".into()),
+            E::ActivityBodyDigestInvalid | E::ActivitySignatureInvalid => {
+                AppError::Unauthorized
+            }
+            E::UrlVerificationError(why) => AppError::BadRequest(format!("url refused: {why}")),
+            E::ParseReceivedActivity { err, .. } => {
+                AppError::BadRequest(format!("activity not understood: {err}"))
+            }
+            E::WebfingerResolveFailed(inner) => {
+                AppError::NotFound(format!("remote actor (webfinger: {inner})"))
+            }
+            E::ObjectDeleted(url) => AppError::NotFound(format!("{url} (deleted)")),
+            E::RequestLimit => AppError::BadRequest("too many fetches for one request".into()),
+            E::DomainResolveError(_) | E::ResolveInternalIpError(..) => {
+                AppError::BadRequest("remote host not allowed".into())
+            }
+            other => AppError::Remote(other.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for AppError {
+    fn from(e: serde_json::Error) -> Self {
+        AppError::Internal(format!("json: {e}"))
+    }
+}
+
+impl From<url::ParseError> for AppError {
+    fn from(e: url::ParseError) -> Self {
+        AppError::BadRequest(format!("invalid url: {e}"))
+    }
+}
