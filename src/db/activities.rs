@@ -29,3 +29,12 @@ pub async fn record(
     .await?;
     Ok(res == 1)
 }
+
+pub async fn exists(db: &impl ConnectionTrait, ap_id: &str) -> Result<bool, DbErr> {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    Ok(received_activity::Entity::find()
+        .filter(received_activity::Column::ApId.eq(ap_id))
+        .count(db)
+        .await?
+        > 0)
+}

@@ -149,3 +149,13 @@ pub async fn groups_of(
         .all(db)
         .await
 }
+
+pub async fn by_follow_ap_id(
+    db: &impl ConnectionTrait,
+    follow_ap_id: &str,
+) -> Result<Option<follow::Model>, DbErr> {
+    follow::Entity::find()
+        .filter(follow::Column::FollowApId.eq(follow_ap_id))
+        .one(db)
+        .await
+}

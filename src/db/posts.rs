@@ -169,3 +169,12 @@ async fn with_authors(
         })
         .collect())
 }
+
+pub async fn count_threads(db: &impl ConnectionTrait, group_id: i64) -> Result<u64, DbErr> {
+    post::Entity::find()
+        .filter(post::Column::GroupId.eq(group_id))
+        .filter(post::Column::ThreadId.is_null())
+        .filter(post::Column::DeletedAt.is_null())
+        .count(db)
+        .await
+}

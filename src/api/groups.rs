@@ -1,0 +1,160 @@
+//! `/api/v1/groups*`: list, look up (`name` or `name@host`, resolving remote
+//! groups), join, leave, read threads, start a thread.
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query},
+    http::StatusCode,
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiJson, Auth, MaybeAuth, posts::PostView};
+use crate::{
+    app::AppState,
+    db,
+    domain::FollowState,
+    error::AppError,
+    federation::{FedData, objects::actor::DbActor},
+    service::{groups, posts},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/groups", get(list))
+        .route("/api/v1/groups/{handle}", get(show))
+        .route("/api/v1/groups/{handle}/join", post(join))
+        .route("/api/v1/groups/{handle}/leave", post(leave))
+        .route("/api/v1/groups/{handle}/threads", get(threads).post(create_thread))
+}
+
+#[derive(Serialize)]
+pub struct GroupView {
+    /// `name@domain`, usable in every group URL of this API.
+    handle: String,
+    name: String,
+    title: Option<String>,
+    summary: Option<String>,
+    local: bool,
+    url: String,
+    /// Accepted members this instance knows of (local groups: all of them).
+    members: Option<u64>,
+    /// The caller's membership: "accepted", "pending" or null.
+    membership: Option<&'static str>,
+}
+
+async fn view(data: &FedData, g: &DbActor, me: Option<i64>, with_count: bool) -> Result<GroupView, AppError> {
+    let members = if with_count && g.row.local {
+        Some(db::follows::count_members(&data.db, g.row.id).await?)
+    } else {
+        None
+    };
+    let membership = match me {
+        Some(id) => db::follows::state(&data.db, id, g.row.id).await?.map(FollowState::as_str),
+        None => None,
+    };
+    Ok(GroupView {
+        handle: g.handle(),
+        name: g.row.username.clone(),
+        title: g.row.display_name.clone(),
+        summary: g.row.summary.clone(),
+        local: g.row.local,
+        url: g.row.ap_id.clone(),
+        members,
+        membership,
+    })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    local: bool,
+}
+
+async fn list(data: FedData, MaybeAuth(me): MaybeAuth, Query(q): Query<ListQuery>) -> Result<Json<Vec<GroupView>>, AppError> {
+    let rows = db::actors::list_groups(&data.db, q.local, 200).await?;
+    let me = me.map(|u| u.actor.id);
+    let memberships = match me {
+        Some(id) => db::follows::groups_of(&data.db, id).await?,
+        None => vec![],
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let g = DbActor::new(row)?;
+        let membership = memberships
+            .iter()
+            .find(|f| f.group_id == g.row.id)
+            .and_then(|f| FollowState::parse(&f.state))
+            .map(FollowState::as_str);
+        out.push(GroupView {
+            handle: g.handle(),
+            name: g.row.username.clone(),
+            title: g.row.display_name.clone(),
+            summary: g.row.summary.clone(),
+            local: g.row.local,
+            url: g.row.ap_id.clone(),
+            members: None,
+            membership,
+        });
+    }
+    Ok(Json(out))
+}
+
+/// Looking up a group we don't know yet fetches it: members only.
+async fn find(data: &FedData, handle: &str, me: Option<&crate::service::users::CurrentUser>) -> Result<DbActor, AppError> {
+    let h = crate::domain::handle::Handle::parse(handle).map_err(AppError::BadRequest)?;
+    if !h.is_local(data.domain()) && me.is_none() {
+        let host = h.host.clone().unwrap_or_default();
+        let known = db::actors::remote_by_handle(&data.db, &h.name, &host, crate::domain::ActorKind::Group).await?;
+        return known.map(DbActor::new).transpose()?.ok_or(AppError::Unauthorized);
+    }
+    groups::find_group(data, handle).await
+}
+
+async fn show(data: FedData, MaybeAuth(me): MaybeAuth, Path(handle): Path<String>) -> Result<Json<GroupView>, AppError> {
+    let g = find(&data, &handle, me.as_ref()).await?;
+    Ok(Json(view(&data, &g, me.map(|u| u.actor.id), true).await?))
+}
+
+#[derive(Serialize)]
+struct MembershipView {
+    membership: &'static str,
+}
+
+async fn join(data: FedData, Auth(me, _): Auth, Path(handle): Path<String>) -> Result<(StatusCode, Json<MembershipView>), AppError> {
+    let g = groups::find_group(&data, &handle).await?;
+    let state = groups::join(&data, &me, &g).await?;
+    let status = if state == FollowState::Accepted { StatusCode::OK } else { StatusCode::ACCEPTED };
+    Ok((status, Json(MembershipView { membership: state.as_str() })))
+}
+
+async fn leave(data: FedData, Auth(me, _): Auth, Path(handle): Path<String>) -> Result<StatusCode, AppError> {
+    let g = groups::find_group(&data, &handle).await?;
+    groups::leave(&data, &me, &g).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Page {
+    before: Option<i64>,
+    limit: Option<u64>,
+}
+
+async fn threads(data: FedData, MaybeAuth(me): MaybeAuth, Path(handle): Path<String>, Query(p): Query<Page>) -> Result<Json<Vec<PostView>>, AppError> {
+    let g = find(&data, &handle, me.as_ref()).await?;
+    let limit = p.limit.unwrap_or(20).clamp(1, 100);
+    let rows = db::posts::threads_of_group(&data.db, g.row.id, p.before, limit).await?;
+    Ok(Json(rows.iter().map(|(p, a)| PostView::new(p, a, &g)).collect()))
+}
+
+#[derive(Deserialize)]
+struct NewThread {
+    title: String,
+    content: String,
+}
+
+async fn create_thread(data: FedData, Auth(me, _): Auth, Path(handle): Path<String>, ApiJson(req): ApiJson<NewThread>) -> Result<(StatusCode, Json<PostView>), AppError> {
+    let g = groups::find_group(&data, &handle).await?;
+    let row = posts::create_thread(&data, &me, &g, &req.title, &req.content).await?;
+    Ok((StatusCode::CREATED, Json(PostView::new(&row, &me.actor, &g))))
+}

@@ -1,0 +1,132 @@
+//! `/api/v1/posts/*`: read a post and its replies, reply, edit, delete.
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query},
+    http::StatusCode,
+    routing::get,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiJson, Auth};
+use crate::{
+    app::AppState,
+    db::{self, entities::{actor, post}},
+    error::AppError,
+    federation::{FedData, objects::actor::DbActor},
+    service::posts,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/posts/{id}", get(show).patch(edit).delete(delete))
+        .route("/api/v1/posts/{id}/replies", get(replies).post(reply))
+}
+
+#[derive(Serialize)]
+pub struct AuthorView {
+    handle: String,
+    name: Option<String>,
+    url: String,
+}
+
+#[derive(Serialize)]
+pub struct PostView {
+    id: i64,
+    url: String,
+    group: String,
+    author: AuthorView,
+    title: Option<String>,
+    /// Sanitised HTML.
+    content_html: String,
+    /// What the author typed (local posts only).
+    source: Option<String>,
+    thread_id: Option<i64>,
+    in_reply_to_id: Option<i64>,
+    published: DateTime<Utc>,
+    updated: Option<DateTime<Utc>>,
+}
+
+impl PostView {
+    pub fn new(p: &post::Model, author: &actor::Model, group: &DbActor) -> Self {
+        PostView {
+            id: p.id,
+            url: p.ap_id.clone(),
+            group: group.handle(),
+            author: AuthorView {
+                handle: format!("{}@{}", author.username, author.domain),
+                name: author.display_name.clone(),
+                url: author.ap_id.clone(),
+            },
+            title: p.title.clone(),
+            content_html: p.content_html.clone(),
+            source: p.source.clone(),
+            thread_id: p.thread_id,
+            in_reply_to_id: p.in_reply_to_id,
+            published: p.published_at,
+            updated: p.updated_at,
+        }
+    }
+}
+
+async fn live_post(data: &FedData, id: i64) -> Result<(post::Model, actor::Model, DbActor), AppError> {
+    let p = db::posts::by_id(&data.db, id)
+        .await?
+        .filter(|p| p.deleted_at.is_none())
+        .ok_or_else(|| AppError::not_found("post"))?;
+    let a = db::actors::by_id(&data.db, p.author_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("author"))?;
+    let g = db::actors::by_id(&data.db, p.group_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("group"))?;
+    Ok((p, a, DbActor::new(g)?))
+}
+
+async fn show(data: FedData, Path(id): Path<i64>) -> Result<Json<PostView>, AppError> {
+    let (p, a, g) = live_post(&data, id).await?;
+    Ok(Json(PostView::new(&p, &a, &g)))
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<u64>,
+}
+
+/// All replies of a thread (given the thread's id), oldest first.
+async fn replies(data: FedData, Path(id): Path<i64>, Query(l): Query<Limit>) -> Result<Json<Vec<PostView>>, AppError> {
+    let (p, _, g) = live_post(&data, id).await?;
+    let thread = p.thread_id.unwrap_or(p.id);
+    let limit = l.limit.unwrap_or(500).clamp(1, 1000);
+    let rows = db::posts::replies_of_thread(&data.db, thread, limit).await?;
+    Ok(Json(rows.iter().map(|(p, a)| PostView::new(p, a, &g)).collect()))
+}
+
+#[derive(Deserialize)]
+struct NewReply {
+    content: String,
+}
+
+async fn reply(data: FedData, Auth(me, _): Auth, Path(id): Path<i64>, ApiJson(req): ApiJson<NewReply>) -> Result<(StatusCode, Json<PostView>), AppError> {
+    let row = posts::reply(&data, &me, id, &req.content).await?;
+    let (_, _, g) = live_post(&data, row.id).await?;
+    Ok((StatusCode::CREATED, Json(PostView::new(&row, &me.actor, &g))))
+}
+
+#[derive(Deserialize)]
+struct EditPost {
+    title: Option<String>,
+    content: String,
+}
+
+async fn edit(data: FedData, Auth(me, _): Auth, Path(id): Path<i64>, ApiJson(req): ApiJson<EditPost>) -> Result<Json<PostView>, AppError> {
+    let row = posts::edit(&data, &me, id, req.title.as_deref(), &req.content).await?;
+    let (_, _, g) = live_post(&data, row.id).await?;
+    Ok(Json(PostView::new(&row, &me.actor, &g)))
+}
+
+async fn delete(data: FedData, Auth(me, _): Auth, Path(id): Path<i64>) -> Result<StatusCode, AppError> {
+    posts::delete(&data, &me, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,165 @@
+//! Wiring: the shared state, the router, and `App::build`, which production
+//! and tests alike use to start a server on a bound listener.
+
+use std::{sync::Arc, time::Duration};
+
+use activitypub_federation::config::FederationConfig;
+use axum::{
+    Router,
+    extract::MatchedPath,
+    http::{Request, StatusCode},
+    routing::{get, post},
+};
+use sea_orm::DatabaseConnection;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer, trace::TraceLayer};
+
+use crate::{
+    api,
+    config::Settings,
+    db,
+    error::AppError,
+    federation::{
+        self, FederationMiddleware, delivery, inbox::post_inbox, routes, urls::Urls, wellknown,
+    },
+    service,
+};
+
+/// What every handler and worker shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub urls: Urls,
+    pub delivery_wakeup: delivery::Wakeup,
+}
+
+impl AppState {
+    /// Connect to and migrate the database; no server, no workers (CLI).
+    pub async fn connect(settings: Settings) -> Result<AppState, AppError> {
+        let db = db::connect(&settings.database).await?;
+        db::migrate(&db).await?;
+        let urls = Urls::new(settings.scheme(), &settings.server.domain)?;
+        Ok(AppState {
+            db,
+            settings: Arc::new(settings),
+            urls,
+            delivery_wakeup: Arc::default(),
+        })
+    }
+
+    /// Call after committing a transaction that queued deliveries.
+    pub fn wake_delivery(&self) {
+        self.delivery_wakeup.notify_waiters();
+    }
+}
+
+/// A running instance: its port, its state, and the handles to stop it.
+pub struct App {
+    pub port: u16,
+    pub state: AppState,
+    pub federation: FederationConfig<AppState>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl App {
+    /// Connect and migrate the database, make sure the instance actor exists,
+    /// then serve on `listener` and start the delivery workers.
+    pub async fn build(settings: Settings, listener: TcpListener) -> Result<App, AppError> {
+        let port = listener
+            .local_addr()
+            .map_err(|e| AppError::internal(format!("listener: {e}")))?
+            .port();
+        let state = AppState::connect(settings).await?;
+        let instance_actor = service::instance::ensure_instance_actor(&state).await?;
+        let federation = federation::build_config(state.clone(), &instance_actor).await?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let router = router(state.clone(), federation.clone());
+        let mut server_stop = shutdown_rx.clone();
+        let server = tokio::spawn(async move {
+            let res = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = server_stop.wait_for(|stop| *stop).await;
+                })
+                .await;
+            if let Err(e) = res {
+                tracing::error!(error = %e, "server stopped");
+            }
+        });
+        let workers = delivery::spawn_workers(federation.clone(), shutdown_rx);
+        tracing::info!(port, domain = %state.settings.server.domain, dev_mode = state.settings.dev_mode(), "Kindred is up");
+        Ok(App {
+            port,
+            state,
+            federation,
+            shutdown,
+            server,
+            workers,
+        })
+    }
+
+    /// Federation data for calling services outside a request (CLI, tests).
+    pub fn data(&self) -> federation::FedData {
+        self.federation.to_request_data()
+    }
+
+    /// Serve until the server task ends (it ends on `stop`).
+    pub async fn wait(self) {
+        let _ = self.server.await;
+        for w in self.workers {
+            let _ = w.await;
+        }
+    }
+
+    /// Stop taking requests, let in-flight requests and delivery batches
+    /// finish; what is still queued stays queued.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        self.wait().await;
+    }
+
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+pub fn router(state: AppState, federation: FederationConfig<AppState>) -> Router {
+    let settings = state.settings.clone();
+    Router::new()
+        .route("/.well-known/webfinger", get(wellknown::webfinger))
+        .route("/.well-known/nodeinfo", get(wellknown::nodeinfo_links))
+        .route("/nodeinfo/2.1", get(wellknown::nodeinfo))
+        .route("/actor", get(routes::get_instance_actor))
+        .route("/actor/inbox", post(post_inbox))
+        .route("/inbox", post(post_inbox))
+        .route("/groups/{name}", get(routes::get_group))
+        .route("/groups/{name}/inbox", post(post_inbox))
+        .route("/groups/{name}/followers", get(routes::get_group_followers))
+        .route("/groups/{name}/outbox", get(routes::get_group_outbox))
+        .route("/users/{name}", get(routes::get_person))
+        .route("/users/{name}/inbox", post(post_inbox))
+        .route("/users/{name}/outbox", get(routes::get_person_outbox))
+        .route("/posts/{id}", get(routes::get_post))
+        .merge(api::router())
+        .fallback(|| async { AppError::not_found("page") })
+        .with_state(state)
+        .layer(FederationMiddleware::new(federation))
+        .layer(RequestBodyLimitLayer::new(settings.server.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(settings.server.request_timeout_secs),
+        ))
+        .layer(
+            // Method and route only: paths and queries can carry names.
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_else(|| "unmatched".into());
+                tracing::info_span!("request", method = %req.method(), route)
+            }),
+        )
+}

@@ -1,0 +1,114 @@
+//! Create(Page|Note): a member posts a thread or a reply to one of our groups.
+//! Only members may post; the post and the group's Announce to every member
+//! server are written in one transaction.
+
+use activitypub_federation::{
+    config::Data,
+    fetch::object_id::ObjectId,
+    kinds::activity::CreateType,
+    protocol::verification::verify_domains_match,
+    traits::Activity,
+};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::{
+    app::AppState,
+    db,
+    domain::rules,
+    error::AppError,
+    federation::{
+        objects::{
+            actor::DbActor,
+            one_or_many,
+            post::{PostJson, new_post_from_json, resolve_context},
+        },
+        outbox,
+    },
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Create {
+    #[serde(rename = "type")]
+    pub kind: CreateType,
+    pub id: Url,
+    pub actor: ObjectId<DbActor>,
+    pub object: PostJson,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub to: Vec<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub cc: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<ObjectId<DbActor>>,
+}
+
+impl Create {
+    pub fn new(id: Url, author: &DbActor, object: PostJson) -> Self {
+        Create {
+            kind: CreateType::Create,
+            id,
+            actor: author.object_id(),
+            to: object.to.clone(),
+            cc: object.cc.clone(),
+            audience: object.audience.clone(),
+            object,
+        }
+    }
+}
+
+/// Shared by Create and Update: the post speaks for its sender only.
+pub fn verify_authorship(actor: &Url, object: &PostJson) -> Result<(), AppError> {
+    if object.attributed_to.inner() != actor {
+        return Err(AppError::bad_request("object attributed to another actor"));
+    }
+    verify_domains_match(&object.id, actor)?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Activity for Create {
+    type DataType = AppState;
+    type Error = AppError;
+
+    fn id(&self) -> &Url {
+        &self.id
+    }
+    fn actor(&self) -> &Url {
+        self.actor.inner()
+    }
+
+    async fn verify(&self, _data: &Data<AppState>) -> Result<(), AppError> {
+        verify_authorship(self.actor.inner(), &self.object)
+    }
+
+    async fn receive(self, data: &Data<AppState>) -> Result<(), AppError> {
+        if super::seen(data, &self.id).await? {
+            return Ok(());
+        }
+        let ctx = resolve_context(&self.object, data).await?;
+        if !ctx.group.row.local {
+            // Not for a group we host: nothing to do with it here.
+            return Ok(());
+        }
+        let membership = db::follows::state(&data.db, ctx.author.row.id, ctx.group.row.id).await?;
+        if !rules::may_post_in_group(membership) {
+            return Err(AppError::forbidden("only members can post in this group"));
+        }
+        let new = new_post_from_json(&self.object, &ctx)?;
+        let txn = db::write_txn(&data.db).await?;
+        if !db::activities::record(&txn, self.id.as_str(), "Create", self.actor.inner().as_str()).await? {
+            return Ok(());
+        }
+        if db::posts::by_ap_id(&txn, &new.ap_id).await?.is_some() {
+            txn.commit().await?;
+            return Ok(());
+        }
+        db::posts::insert(&txn, new).await?;
+        outbox::announce_to_members(&txn, &data.urls, &ctx.group, &self).await?;
+        txn.commit().await?;
+        data.wake_delivery();
+        tracing::info!(group = %ctx.group.handle(), author = %ctx.author.handle(), "post received");
+        Ok(())
+    }
+}

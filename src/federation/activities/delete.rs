@@ -1,0 +1,102 @@
+//! Delete: an author removes their post from one of our groups. Anything else
+//! (unknown objects, account deletions, other people's posts) changes nothing.
+
+use activitypub_federation::{
+    config::Data,
+    fetch::object_id::ObjectId,
+    kinds::activity::DeleteType,
+    protocol::verification::verify_domains_match,
+    traits::Activity,
+};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::{
+    app::AppState,
+    db,
+    domain::rules,
+    error::AppError,
+    federation::{
+        objects::{actor::DbActor, id_of, one_or_many},
+        outbox,
+    },
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delete {
+    #[serde(rename = "type")]
+    pub kind: DeleteType,
+    pub id: Url,
+    pub actor: ObjectId<DbActor>,
+    /// The deleted object's id, or a Tombstone carrying it (Mastodon).
+    pub object: serde_json::Value,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub to: Vec<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub cc: Vec<String>,
+}
+
+impl Delete {
+    pub fn new(id: Url, author: &DbActor, object: &Url, to: Vec<String>, cc: Vec<String>) -> Self {
+        Delete {
+            kind: DeleteType::Delete,
+            id,
+            actor: author.object_id(),
+            object: serde_json::Value::String(object.to_string()),
+            to,
+            cc,
+        }
+    }
+
+    pub fn object_id(&self) -> Result<Url, AppError> {
+        id_of(&self.object).ok_or_else(|| AppError::bad_request("Delete without an object id"))
+    }
+}
+
+#[async_trait::async_trait]
+impl Activity for Delete {
+    type DataType = AppState;
+    type Error = AppError;
+
+    fn id(&self) -> &Url {
+        &self.id
+    }
+    fn actor(&self) -> &Url {
+        self.actor.inner()
+    }
+
+    async fn verify(&self, _data: &Data<AppState>) -> Result<(), AppError> {
+        verify_domains_match(&self.object_id()?, self.actor.inner())?;
+        Ok(())
+    }
+
+    async fn receive(self, data: &Data<AppState>) -> Result<(), AppError> {
+        let object_id = self.object_id()?;
+        let Some(post) = db::posts::by_ap_id(&data.db, object_id.as_str()).await? else {
+            return Ok(());
+        };
+        let Some(actor) = db::actors::by_ap_id(&data.db, self.actor.inner().as_str()).await? else {
+            return Ok(());
+        };
+        if !rules::may_change_post(actor.id, post.author_id) {
+            tracing::info!(actor = %self.actor, "ignored Delete of someone else's post");
+            return Ok(());
+        }
+        if post.deleted_at.is_some() {
+            return Ok(());
+        }
+        let group = db::actors::by_id(&data.db, post.group_id).await?;
+        let txn = db::write_txn(&data.db).await?;
+        if !db::activities::record(&txn, self.id.as_str(), "Delete", self.actor.inner().as_str()).await? {
+            return Ok(());
+        }
+        db::posts::mark_deleted(&txn, post.id).await?;
+        if let Some(g) = group.filter(|g| g.local) {
+            outbox::announce_to_members(&txn, &data.urls, &DbActor::new(g)?, &self).await?;
+        }
+        txn.commit().await?;
+        data.wake_delivery();
+        Ok(())
+    }
+}

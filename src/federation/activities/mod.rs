@@ -1,0 +1,71 @@
+//! Incoming and outgoing activities, one file each (verify + receive), and the
+//! inbox enum that dispatches them.
+
+pub mod accept;
+pub mod announce;
+pub mod create;
+pub mod delete;
+pub mod follow;
+pub mod reject;
+pub mod undo;
+pub mod update;
+
+use activitypub_federation::{config::Data, traits::Activity};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::{app::AppState, db, error::AppError};
+
+/// Every activity our inboxes accept. Anything else is refused with 400.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum InboxActivity {
+    Follow(follow::Follow),
+    Accept(accept::Accept),
+    Reject(reject::Reject),
+    Undo(undo::Undo),
+    Create(create::Create),
+    Update(update::Update),
+    Delete(delete::Delete),
+    Announce(announce::Announce),
+}
+
+macro_rules! each {
+    ($self:ident, $a:ident => $e:expr) => {
+        match $self {
+            InboxActivity::Follow($a) => $e,
+            InboxActivity::Accept($a) => $e,
+            InboxActivity::Reject($a) => $e,
+            InboxActivity::Undo($a) => $e,
+            InboxActivity::Create($a) => $e,
+            InboxActivity::Update($a) => $e,
+            InboxActivity::Delete($a) => $e,
+            InboxActivity::Announce($a) => $e,
+        }
+    };
+}
+
+#[async_trait::async_trait]
+impl Activity for InboxActivity {
+    type DataType = AppState;
+    type Error = AppError;
+
+    fn id(&self) -> &Url {
+        each!(self, a => a.id())
+    }
+    fn actor(&self) -> &Url {
+        each!(self, a => a.actor())
+    }
+    async fn verify(&self, data: &Data<AppState>) -> Result<(), AppError> {
+        each!(self, a => a.verify(data).await)
+    }
+    async fn receive(self, data: &Data<AppState>) -> Result<(), AppError> {
+        each!(self, a => a.receive(data).await)
+    }
+}
+
+/// Has this activity been handled before? A cheap early exit; the record that
+/// counts is written with the effects (`db::activities::record`).
+pub async fn seen(data: &Data<AppState>, id: &Url) -> Result<bool, AppError> {
+    Ok(db::activities::exists(&data.db, id.as_str()).await?)
+}

@@ -1,0 +1,185 @@
+//! The delivery worker: claims due rows of the persistent queue, signs each
+//! with its actor's key (one request per inbox, shared inboxes already
+//! collapsed at enqueue), and records the outcome: delivered, retry later with
+//! capped exponential backoff and jitter, or failed after the retry window.
+
+use std::{sync::Arc, time::Duration};
+
+use activitypub_federation::{
+    activity_sending::SendActivityTask, config::FederationConfig, traits::Activity,
+};
+use chrono::Utc;
+use rand::Rng;
+use serde::Serialize;
+use tokio::sync::watch;
+use url::Url;
+
+use super::objects::actor::DbActor;
+use crate::{
+    app::AppState,
+    db::{self, entities::delivery},
+    domain::retry,
+    error::AppError,
+};
+
+/// Start `workers` delivery loops. They stop, after their current batch, when
+/// `shutdown` turns true.
+pub fn spawn_workers(
+    config: FederationConfig<AppState>,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let n = config.settings.delivery.workers.max(1);
+    (0..n)
+        .map(|i| {
+            let config = config.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move { worker_loop(i, config, shutdown).await })
+        })
+        .collect()
+}
+
+async fn worker_loop(
+    index: usize,
+    config: FederationConfig<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let s = config.settings.delivery.clone();
+    let poll = Duration::from_secs_f64(s.poll_interval_secs.max(0.01));
+    let wakeup = config.delivery_wakeup.clone();
+    let mut last_prune = std::time::Instant::now();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        // Register interest before claiming, so a wake-up during the claim is
+        // not lost.
+        let notified = wakeup.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let claimed = db::deliveries::claim_due(
+            &config.db,
+            Utc::now(),
+            chrono::Duration::seconds(s.lease_secs),
+            s.batch_size,
+        )
+        .await;
+        match claimed {
+            Ok(rows) if !rows.is_empty() => {
+                let data = config.to_request_data();
+                let sends = rows.into_iter().map(|row| {
+                    let data = data.clone();
+                    async move { deliver_one(&data, row).await }
+                });
+                futures::future::join_all(sends).await;
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(worker = index, error = %e, "cannot claim deliveries"),
+        }
+        if index == 0 && last_prune.elapsed() > Duration::from_secs(3600) {
+            last_prune = std::time::Instant::now();
+            if let Err(e) = db::deliveries::prune_delivered(&config.db, chrono::Duration::days(1)).await {
+                tracing::warn!(error = %e, "cannot prune deliveries");
+            }
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// A stored activity, sent as stored. Only used to hand id, actor and body to
+/// the crate's signer; it is never received.
+#[derive(Debug)]
+struct StoredActivity {
+    id: Url,
+    actor: Url,
+    json: serde_json::Value,
+}
+
+impl Serialize for StoredActivity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(s)
+    }
+}
+
+#[async_trait::async_trait]
+impl Activity for StoredActivity {
+    type DataType = AppState;
+    type Error = AppError;
+    fn id(&self) -> &Url {
+        &self.id
+    }
+    fn actor(&self) -> &Url {
+        &self.actor
+    }
+    async fn verify(&self, _: &super::FedData) -> Result<(), AppError> {
+        Err(AppError::internal("outgoing activity cannot be received"))
+    }
+    async fn receive(self, _: &super::FedData) -> Result<(), AppError> {
+        Err(AppError::internal("outgoing activity cannot be received"))
+    }
+}
+
+#[tracing::instrument(skip_all, fields(delivery = row.id, inbox = %host_of(&row.inbox), attempt = row.attempts))]
+async fn deliver_one(data: &super::FedData, row: delivery::Model) {
+    let outcome = send(data, &row).await;
+    let db = &data.db;
+    let res = match outcome {
+        Ok(()) => {
+            tracing::debug!("delivered");
+            db::deliveries::mark_delivered(db, row.id).await
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let now = Utc::now();
+            let s = &data.settings.delivery;
+            if retry::window_exceeded(row.created_at, now, s.retry_window_hours) {
+                tracing::warn!(error = %msg, "delivery failed for good");
+                db::deliveries::mark_failed(db, row.id, &msg).await
+            } else {
+                let jitter: f64 = rand::thread_rng().r#gen();
+                let delay = retry::backoff_delay(row.attempts, s.retry_base_secs, s.retry_max_secs, jitter);
+                tracing::info!(error = %msg, retry_in_s = delay.num_seconds(), "delivery will be retried");
+                db::deliveries::mark_retry(db, row.id, now + delay, &msg).await
+            }
+        }
+    };
+    if let Err(e) = res {
+        // The lease expires and the row is tried again: at least once.
+        tracing::warn!(error = %e, "cannot record delivery outcome");
+    }
+}
+
+async fn send(data: &super::FedData, row: &delivery::Model) -> Result<(), AppError> {
+    let signer = db::actors::by_id(&data.db, row.actor_id)
+        .await?
+        .ok_or_else(|| AppError::internal("signing actor gone"))?;
+    let signer = DbActor::new(signer)?;
+    let json: serde_json::Value = serde_json::from_str(&row.payload)?;
+    let activity = StoredActivity {
+        id: Url::parse(&row.activity_ap_id)?,
+        actor: signer.id_url().clone(),
+        json,
+    };
+    let inbox = Url::parse(&row.inbox)?;
+    let tasks = SendActivityTask::prepare(&activity, &signer, vec![inbox], data).await?;
+    let Some(task) = tasks.into_iter().next() else {
+        return Err(AppError::bad_request("inbox refused by URL policy"));
+    };
+    // 2xx, and 4xx other than 408/429 (final refusals), come back Ok; the
+    // rest is an error and is retried.
+    task.sign_and_send(data).await?;
+    Ok(())
+}
+
+fn host_of(url: &str) -> String {
+    Url::parse(url)
+        .map(|u| super::objects::authority(&u))
+        .unwrap_or_default()
+}
+
+/// Wakes sleeping workers after a commit that queued deliveries.
+pub type Wakeup = Arc<tokio::sync::Notify>;

@@ -1,0 +1,63 @@
+//! Everything that speaks ActivityPub: the crate's configuration, wire types
+//! (`objects/`, `activities/`), the inbox, the served documents, WebFinger and
+//! NodeInfo, outgoing activities and the persistent delivery worker. Only this
+//! module (and `app` for wiring) names `activitypub_federation`.
+
+pub mod activities;
+pub mod delivery;
+pub mod inbox;
+pub mod objects;
+pub mod outbox;
+pub mod routes;
+pub mod urls;
+pub mod wellknown;
+
+use std::time::Duration;
+
+use activitypub_federation::{
+    config::{Data, FederationConfig},
+    resolver::ValidatingDnsResolver,
+};
+
+use crate::{app::AppState, error::AppError};
+
+/// Request-scoped federation data: the app state plus the crate's config.
+pub type FedData = Data<AppState>;
+
+pub use activitypub_federation::config::FederationMiddleware;
+pub use objects::PUBLIC as PUBLIC_AUDIENCE;
+
+/// The crate's configuration. In dev mode plain http, ports and loopback
+/// peers are allowed (tests, local demos); otherwise the DNS resolver refuses
+/// private and loopback addresses at connect time.
+pub async fn build_config(
+    state: AppState,
+    instance_actor: &objects::actor::DbActor,
+) -> Result<FederationConfig<AppState>, AppError> {
+    let dev = state.settings.dev_mode();
+    let timeout = Duration::from_secs(state.settings.federation.request_timeout_secs);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(format!(
+            "Kindred/{} (+{})",
+            env!("CARGO_PKG_VERSION"),
+            state.urls.base()
+        ))
+        .dns_resolver(ValidatingDnsResolver::new(vec![], !dev))
+        .build()
+        .map_err(|e| AppError::internal(format!("http client: {e}")))?;
+    FederationConfig::builder()
+        .domain(state.settings.server.domain.clone())
+        .app_data(state.clone())
+        .client(client.into())
+        .debug(dev)
+        .allow_http_urls(dev)
+        .request_timeout(timeout)
+        .http_fetch_limit(state.settings.federation.http_fetch_limit)
+        .signed_fetch_actor(instance_actor)
+        .build()
+        .await
+        .map_err(|e| AppError::internal(format!("federation config: {e}")))
+}

@@ -1,0 +1,233 @@
+//! Actors on the wire (`Group`, `Person`/`Service`, `Application`) and in the
+//! database. `ActorRow → ActorJson` to serve ours; `ActorJson → ActorRow` for
+//! remote ones, after checking every endpoint lives on the actor's own host.
+
+use activitypub_federation::{
+    config::Data,
+    fetch::object_id::ObjectId,
+    protocol::{
+        helpers::deserialize_skip_error, public_key::PublicKey, verification::verify_domains_match,
+    },
+    traits::{Actor, Object},
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::{authority, same_origin};
+use crate::{
+    app::AppState,
+    db::{self, actors::RemoteActorData, entities::actor},
+    domain::{ActorKind, content},
+    error::AppError,
+};
+
+/// A row of `actors` with its parsed id.
+#[derive(Debug, Clone)]
+pub struct DbActor {
+    pub row: actor::Model,
+    id: Url,
+}
+
+impl DbActor {
+    pub fn new(row: actor::Model) -> Result<Self, AppError> {
+        let id = Url::parse(&row.ap_id).map_err(|e| AppError::internal(format!("actor id: {e}")))?;
+        Ok(DbActor { row, id })
+    }
+
+    pub fn kind(&self) -> Option<ActorKind> {
+        ActorKind::parse(&self.row.kind)
+    }
+
+    pub fn is_group(&self) -> bool {
+        self.kind() == Some(ActorKind::Group)
+    }
+
+    /// `name@host`, as shown to people.
+    pub fn handle(&self) -> String {
+        format!("{}@{}", self.row.username, self.row.domain)
+    }
+
+    pub fn id_url(&self) -> &Url {
+        &self.id
+    }
+
+    pub fn object_id(&self) -> ObjectId<DbActor> {
+        self.id.clone().into()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoints {
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub shared_inbox: Option<Url>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorJson {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Url,
+    pub preferred_username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub summary: Option<String>,
+    pub inbox: Url,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub outbox: Option<Url>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub followers: Option<Url>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub endpoints: Option<Endpoints>,
+    pub public_key: PublicKey,
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub manually_approves_followers: bool,
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub discoverable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub indexable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub url: Option<Url>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub published: Option<DateTime<Utc>>,
+}
+
+/// The `@context` of actor documents: ActivityStreams, security (keys), and
+/// the few extension terms we use.
+pub fn actor_context() -> serde_json::Value {
+    serde_json::json!([
+        "https://www.w3.org/ns/activitystreams",
+        "https://w3id.org/security/v1",
+        {
+            "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+            "toot": "http://joinmastodon.org/ns#",
+            "discoverable": "toot:discoverable",
+            "indexable": "toot:indexable"
+        }
+    ])
+}
+
+#[async_trait::async_trait]
+impl Object for DbActor {
+    type DataType = AppState;
+    type Kind = ActorJson;
+    type Error = AppError;
+
+    fn id(&self) -> &Url {
+        &self.id
+    }
+
+    fn last_refreshed_at(&self) -> Option<DateTime<Utc>> {
+        if self.row.local {
+            None
+        } else {
+            self.row.last_refreshed_at
+        }
+    }
+
+    async fn read_from_id(id: Url, data: &Data<AppState>) -> Result<Option<Self>, AppError> {
+        db::actors::by_ap_id(&data.db, id.as_str())
+            .await?
+            .map(DbActor::new)
+            .transpose()
+    }
+
+    async fn into_json(self, data: &Data<AppState>) -> Result<ActorJson, AppError> {
+        let r = &self.row;
+        let kind = self.kind().ok_or_else(|| AppError::internal("bad actor kind"))?;
+        let shared_inbox = data.urls.shared_inbox();
+        let parse = |s: &Option<String>| s.as_deref().and_then(|s| Url::parse(s).ok());
+        Ok(ActorJson {
+            kind: kind.as_type().to_string(),
+            id: self.id.clone(),
+            preferred_username: r.username.clone(),
+            name: r.display_name.clone(),
+            summary: r.summary.clone(),
+            inbox: Url::parse(&r.inbox)?,
+            outbox: parse(&r.outbox),
+            followers: parse(&r.followers),
+            endpoints: Some(Endpoints {
+                shared_inbox: Some(shared_inbox),
+            }),
+            public_key: self.public_key(),
+            manually_approves_followers: r.manually_approves_followers,
+            discoverable: r.discoverable,
+            indexable: (kind != ActorKind::Application).then_some(r.discoverable),
+            url: Some(self.id.clone()),
+            published: Some(r.created_at),
+        })
+    }
+
+    /// Every endpoint and the key must live on the actor's own origin
+    /// (FEP-fe34), and the type must be one we know.
+    async fn verify(json: &ActorJson, expected: &Url, _data: &Data<AppState>) -> Result<(), AppError> {
+        verify_domains_match(&json.id, expected)?;
+        if ActorKind::from_as_type(&json.kind).is_none() {
+            return Err(AppError::bad_request(format!("unsupported actor type {}", json.kind)));
+        }
+        if json.preferred_username.trim().is_empty() {
+            return Err(AppError::bad_request("actor without preferredUsername"));
+        }
+        let key_id = Url::parse(&json.public_key.id)?;
+        let mut urls = vec![&json.inbox, &key_id, &json.public_key.owner];
+        urls.extend(json.outbox.iter());
+        urls.extend(json.followers.iter());
+        urls.extend(json.endpoints.iter().filter_map(|e| e.shared_inbox.as_ref()));
+        if urls.iter().any(|u| !same_origin(u, &json.id)) {
+            return Err(AppError::bad_request("actor endpoints on another host"));
+        }
+        if json.public_key.owner != json.id {
+            return Err(AppError::bad_request("actor key owned by another actor"));
+        }
+        Ok(())
+    }
+
+    async fn from_json(json: ActorJson, data: &Data<AppState>) -> Result<Self, AppError> {
+        let kind = ActorKind::from_as_type(&json.kind)
+            .ok_or_else(|| AppError::bad_request("unsupported actor type"))?;
+        let row = db::actors::upsert_remote(
+            &data.db,
+            RemoteActorData {
+                ap_id: json.id.to_string(),
+                kind,
+                username: content::sanitize_plain(&json.preferred_username, 100).to_lowercase(),
+                domain: authority(&json.id),
+                display_name: json.name.as_deref().map(|n| content::sanitize_plain(n, 200)),
+                summary: json.summary.as_deref().map(content::sanitize_html),
+                inbox: json.inbox.to_string(),
+                shared_inbox: json
+                    .endpoints
+                    .and_then(|e| e.shared_inbox)
+                    .map(|u| u.to_string()),
+                outbox: json.outbox.map(|u| u.to_string()),
+                followers: json.followers.map(|u| u.to_string()),
+                public_key: json.public_key.public_key_pem,
+                manually_approves_followers: json.manually_approves_followers,
+                discoverable: json.discoverable,
+            },
+        )
+        .await?;
+        DbActor::new(row)
+    }
+}
+
+impl Actor for DbActor {
+    fn public_key_pem(&self) -> &str {
+        &self.row.public_key
+    }
+
+    fn private_key_pem(&self) -> Option<String> {
+        self.row.private_key.clone()
+    }
+
+    fn inbox(&self) -> Url {
+        Url::parse(&self.row.inbox).unwrap_or_else(|_| self.id.clone())
+    }
+
+    fn shared_inbox(&self) -> Option<Url> {
+        self.row.shared_inbox.as_deref().and_then(|s| Url::parse(s).ok())
+    }
+}

@@ -1,0 +1,282 @@
+//! Posts on the wire: a thread is a `Page` with a `name` (its title), a reply
+//! is a `Note` with `inReplyTo` (FEP-1b12, as Lemmy does). `PostRow → PostJson`
+//! to serve ours; `PostJson → post row` for remote ones, sanitised.
+
+use activitypub_federation::{
+    config::Data,
+    fetch::object_id::ObjectId,
+    protocol::{helpers::deserialize_skip_error, verification::verify_domains_match},
+    traits::Object,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::{PUBLIC, actor::DbActor, one_or_many};
+use crate::{
+    app::AppState,
+    db::{self, entities::post, posts::NewPost},
+    domain::content,
+    error::AppError,
+};
+
+#[derive(Debug, Clone)]
+pub struct DbPost {
+    pub row: post::Model,
+    id: Url,
+}
+
+impl DbPost {
+    pub fn new(row: post::Model) -> Result<Self, AppError> {
+        let id = Url::parse(&row.ap_id).map_err(|e| AppError::internal(format!("post id: {e}")))?;
+        Ok(DbPost { row, id })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PostKind {
+    Page,
+    Note,
+    Article,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Source {
+    pub content: String,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostJson {
+    #[serde(rename = "type")]
+    pub kind: PostKind,
+    pub id: Url,
+    pub attributed_to: ObjectId<DbActor>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub to: Vec<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub cc: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub audience: Option<ObjectId<DbActor>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub content_map: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub source: Option<Source>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub in_reply_to: Option<Url>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub published: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub updated: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    pub url: Option<Url>,
+}
+
+impl PostJson {
+    /// `content`, or the first `contentMap` entry when there is no `content`.
+    pub fn html(&self) -> String {
+        self.content
+            .clone()
+            .or_else(|| self.content_map.as_ref().and_then(|m| m.values().next().cloned()))
+            .unwrap_or_default()
+    }
+}
+
+/// Where a post belongs and what it answers, resolved from its JSON.
+pub struct PostContext {
+    pub author: DbActor,
+    pub group: DbActor,
+    pub parent: Option<post::Model>,
+}
+
+/// Find the author, group and parent of a post, fetching what we lack (bounded
+/// by the per-request fetch limit). The group is `audience`, else the parent's
+/// group, else a known group among the addressees.
+pub async fn resolve_context(json: &PostJson, data: &Data<AppState>) -> Result<PostContext, AppError> {
+    let author = json.attributed_to.dereference(data).await?;
+    let parent = match &json.in_reply_to {
+        Some(url) => {
+            let id: ObjectId<DbPost> = url.clone().into();
+            Some(id.dereference(data).await?.row)
+        }
+        None => None,
+    };
+    let group = if let Some(a) = &json.audience {
+        a.dereference(data).await?
+    } else if let Some(p) = &parent {
+        let g = db::actors::by_id(&data.db, p.group_id)
+            .await?
+            .ok_or_else(|| AppError::internal("parent without group"))?;
+        DbActor::new(g)?
+    } else {
+        let mut found = None;
+        for addr in json.to.iter().chain(json.cc.iter()) {
+            if let Some(a) = db::actors::by_ap_id(&data.db, addr).await? {
+                if a.kind == crate::domain::ActorKind::Group.as_str() {
+                    found = Some(DbActor::new(a)?);
+                    break;
+                }
+            }
+        }
+        found.ok_or_else(|| AppError::bad_request("post is not addressed to a known group"))?
+    };
+    if !group.is_group() {
+        return Err(AppError::bad_request("audience is not a group"));
+    }
+    if let Some(p) = &parent {
+        if p.group_id != group.row.id {
+            return Err(AppError::bad_request("reply to a post of another group"));
+        }
+    }
+    Ok(PostContext { author, group, parent })
+}
+
+/// `PostJson → post row` (not yet stored): sanitised, threaded.
+pub fn new_post_from_json(json: &PostJson, ctx: &PostContext) -> Result<NewPost, AppError> {
+    let content_html = content::sanitize_html(&json.html());
+    let title = json
+        .name
+        .as_deref()
+        .map(|n| content::sanitize_plain(n, content::MAX_TITLE_CHARS))
+        .filter(|t| !t.is_empty());
+    if ctx.parent.is_none() && title.is_none() && content_html.trim().is_empty() {
+        return Err(AppError::bad_request("empty post"));
+    }
+    Ok(NewPost {
+        ap_id: json.id.to_string(),
+        author_id: ctx.author.row.id,
+        group_id: ctx.group.row.id,
+        thread_id: ctx.parent.as_ref().map(|p| p.thread_id.unwrap_or(p.id)),
+        in_reply_to_id: ctx.parent.as_ref().map(|p| p.id),
+        // A Note starting a thread (Mastodon) has no title: leave it None.
+        title: if ctx.parent.is_none() { title } else { None },
+        content_html,
+        source: None,
+        local: false,
+        published_at: json.published.unwrap_or_else(Utc::now),
+        updated_at: json.updated,
+    })
+}
+
+/// Post row → `PostJson`, addressed publicly to the group and its followers.
+pub async fn post_to_json(row: &post::Model, data: &Data<AppState>) -> Result<PostJson, AppError> {
+    let author = db::actors::by_id(&data.db, row.author_id)
+        .await?
+        .ok_or_else(|| AppError::internal("post without author"))?;
+    let group = db::actors::by_id(&data.db, row.group_id)
+        .await?
+        .ok_or_else(|| AppError::internal("post without group"))?;
+    let parent = match row.in_reply_to_id {
+        Some(pid) => db::posts::by_id(&data.db, pid).await?.map(|p| p.ap_id),
+        None => None,
+    };
+    let id = Url::parse(&row.ap_id)?;
+    let mut cc = vec![];
+    if let Some(f) = &group.followers {
+        cc.push(f.clone());
+    }
+    Ok(PostJson {
+        kind: if row.thread_id.is_none() { PostKind::Page } else { PostKind::Note },
+        id: id.clone(),
+        attributed_to: Url::parse(&author.ap_id)?.into(),
+        to: vec![group.ap_id.clone(), PUBLIC.to_string()],
+        cc,
+        audience: Some(Url::parse(&group.ap_id)?.into()),
+        name: row.title.clone(),
+        content: Some(row.content_html.clone()),
+        content_map: None,
+        media_type: Some("text/html".into()),
+        source: row.source.as_ref().map(|s| Source {
+            content: s.clone(),
+            media_type: "text/plain".into(),
+        }),
+        in_reply_to: parent.map(|p| Url::parse(&p)).transpose()?,
+        published: Some(row.published_at),
+        updated: row.updated_at,
+        url: Some(id),
+    })
+}
+
+#[async_trait::async_trait]
+impl Object for DbPost {
+    type DataType = AppState;
+    type Kind = PostJson;
+    type Error = AppError;
+
+    fn id(&self) -> &Url {
+        &self.id
+    }
+
+    async fn read_from_id(id: Url, data: &Data<AppState>) -> Result<Option<Self>, AppError> {
+        db::posts::by_ap_id(&data.db, id.as_str())
+            .await?
+            .map(DbPost::new)
+            .transpose()
+    }
+
+    async fn delete(&self, data: &Data<AppState>) -> Result<(), AppError> {
+        db::posts::mark_deleted(&data.db, self.row.id).await?;
+        Ok(())
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.row.deleted_at.is_some()
+    }
+
+    async fn into_json(self, data: &Data<AppState>) -> Result<PostJson, AppError> {
+        post_to_json(&self.row, data).await
+    }
+
+    /// The post's id and its author share an origin: nobody writes in
+    /// someone else's name.
+    async fn verify(json: &PostJson, expected: &Url, _data: &Data<AppState>) -> Result<(), AppError> {
+        verify_domains_match(&json.id, expected)?;
+        verify_domains_match(&json.id, json.attributed_to.inner())?;
+        Ok(())
+    }
+
+    /// A fetched post: insert it, or refresh it when the copy is newer.
+    async fn from_json(json: PostJson, data: &Data<AppState>) -> Result<Self, AppError> {
+        let ctx = resolve_context(&json, data).await?;
+        let new = new_post_from_json(&json, &ctx)?;
+        let row = upsert(data, new).await?;
+        DbPost::new(row)
+    }
+}
+
+/// Insert a remote post, or apply its newer content to the row we hold.
+pub async fn upsert(data: &Data<AppState>, new: NewPost) -> Result<post::Model, AppError> {
+    if let Some(existing) = db::posts::by_ap_id(&data.db, &new.ap_id).await? {
+        if existing.deleted_at.is_none()
+            && crate::domain::rules::is_newer(new.updated_at, existing.updated_at)
+            && existing.author_id == new.author_id
+        {
+            db::posts::update_content(
+                &data.db,
+                existing.id,
+                new.title.clone(),
+                new.content_html.clone(),
+                None,
+                new.updated_at.unwrap_or_else(Utc::now),
+            )
+            .await?;
+        }
+        return db::posts::by_id(&data.db, existing.id)
+            .await?
+            .ok_or_else(|| AppError::internal("post vanished"));
+    }
+    match db::posts::insert(&data.db, new).await {
+        Ok(row) => Ok(row),
+        // Raced with another copy of the same post: take the stored one.
+        Err(e) if db::is_unique_violation(&e) => Err(AppError::Conflict("post already stored".into())),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,195 @@
+//! Threads and replies by local members: post, edit, delete. The change and
+//! its federation (Create/Update/Delete to a remote group's inbox, or our
+//! group's Announce to every member server) are written in one transaction.
+
+use chrono::Utc;
+use sea_orm::ConnectionTrait;
+use url::Url;
+
+use super::users::CurrentUser;
+use crate::{
+    db::{self, entities::post, posts::NewPost},
+    domain::{content, rules},
+    error::AppError,
+    federation::{
+        FedData,
+        activities::{create::Create, delete::Delete, update::Update},
+        objects::{actor::DbActor, post::post_to_json},
+        outbox,
+    },
+};
+
+async fn group_of(data: &FedData, group_id: i64) -> Result<DbActor, AppError> {
+    let row = db::actors::by_id(&data.db, group_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("group"))?;
+    DbActor::new(row)
+}
+
+async fn require_member(data: &FedData, me: &CurrentUser, group: &DbActor) -> Result<(), AppError> {
+    let state = db::follows::state(&data.db, me.actor.id, group.row.id).await?;
+    if !rules::may_post_in_group(state) {
+        return Err(AppError::forbidden("join this group before posting in it"));
+    }
+    Ok(())
+}
+
+/// Send `activity` by `me` where it must go: a remote group's inbox, or, for
+/// our own group, the group's Announce to every member server.
+async fn federate<A: serde::Serialize>(
+    txn: &impl ConnectionTrait,
+    data: &FedData,
+    me: &DbActor,
+    group: &DbActor,
+    id: &Url,
+    activity: &A,
+) -> Result<(), AppError> {
+    if group.row.local {
+        outbox::announce_to_members(txn, &data.urls, group, activity).await
+    } else {
+        outbox::queue(txn, &data.urls, id, activity, me, vec![group.row.inbox.clone()]).await
+    }
+}
+
+async fn publish_new(
+    data: &FedData,
+    me: &CurrentUser,
+    group: &DbActor,
+    mut new: NewPost,
+) -> Result<post::Model, AppError> {
+    let author = DbActor::new(me.actor.clone())?;
+    let txn = db::write_txn(&data.db).await?;
+    // The id comes from the row id: insert with a placeholder, then set it.
+    new.ap_id = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+    let mut row = db::posts::insert(&txn, new).await?;
+    let ap_id = data.urls.post(row.id);
+    db::posts::set_ap_id(&txn, row.id, ap_id.as_str()).await?;
+    row.ap_id = ap_id.to_string();
+    let json = post_to_json(&row, data).await?;
+    let id = data.urls.new_activity("create");
+    let create = Create::new(id.clone(), &author, json);
+    federate(&txn, data, &author, group, &id, &create).await?;
+    txn.commit().await?;
+    data.wake_delivery();
+    Ok(row)
+}
+
+#[tracing::instrument(skip_all, fields(group = %group.handle()))]
+pub async fn create_thread(
+    data: &FedData,
+    me: &CurrentUser,
+    group: &DbActor,
+    title: &str,
+    body: &str,
+) -> Result<post::Model, AppError> {
+    let title = content::validate_title(title).map_err(AppError::BadRequest)?;
+    let body = content::validate_body(body).map_err(AppError::BadRequest)?;
+    require_member(data, me, group).await?;
+    let new = NewPost {
+        ap_id: String::new(),
+        author_id: me.actor.id,
+        group_id: group.row.id,
+        thread_id: None,
+        in_reply_to_id: None,
+        title: Some(title),
+        content_html: content::plain_text_to_html(&body),
+        source: Some(body),
+        local: true,
+        published_at: Utc::now(),
+        updated_at: None,
+    };
+    publish_new(data, me, group, new).await
+}
+
+#[tracing::instrument(skip_all, fields(parent = parent_id))]
+pub async fn reply(
+    data: &FedData,
+    me: &CurrentUser,
+    parent_id: i64,
+    body: &str,
+) -> Result<post::Model, AppError> {
+    let body = content::validate_body(body).map_err(AppError::BadRequest)?;
+    let parent = db::posts::by_id(&data.db, parent_id)
+        .await?
+        .filter(|p| p.deleted_at.is_none())
+        .ok_or_else(|| AppError::not_found("post"))?;
+    let group = group_of(data, parent.group_id).await?;
+    require_member(data, me, &group).await?;
+    let new = NewPost {
+        ap_id: String::new(),
+        author_id: me.actor.id,
+        group_id: group.row.id,
+        thread_id: Some(parent.thread_id.unwrap_or(parent.id)),
+        in_reply_to_id: Some(parent.id),
+        title: None,
+        content_html: content::plain_text_to_html(&body),
+        source: Some(body),
+        local: true,
+        published_at: Utc::now(),
+        updated_at: None,
+    };
+    publish_new(data, me, &group, new).await
+}
+
+async fn own_live_post(data: &FedData, me: &CurrentUser, id: i64) -> Result<post::Model, AppError> {
+    let post = db::posts::by_id(&data.db, id)
+        .await?
+        .filter(|p| p.deleted_at.is_none())
+        .ok_or_else(|| AppError::not_found("post"))?;
+    if !rules::may_change_post(me.actor.id, post.author_id) {
+        return Err(AppError::forbidden("you can only change your own posts"));
+    }
+    Ok(post)
+}
+
+#[tracing::instrument(skip_all, fields(post = id))]
+pub async fn edit(
+    data: &FedData,
+    me: &CurrentUser,
+    id: i64,
+    title: Option<&str>,
+    body: &str,
+) -> Result<post::Model, AppError> {
+    let post = own_live_post(data, me, id).await?;
+    let body = content::validate_body(body).map_err(AppError::BadRequest)?;
+    let title = match (title, post.thread_id) {
+        (Some(t), None) => Some(content::validate_title(t).map_err(AppError::BadRequest)?),
+        (Some(_), Some(_)) => return Err(AppError::bad_request("a reply has no title")),
+        (None, _) => None,
+    };
+    let group = group_of(data, post.group_id).await?;
+    let author = DbActor::new(me.actor.clone())?;
+    let now = Utc::now();
+    let txn = db::write_txn(&data.db).await?;
+    db::posts::update_content(&txn, post.id, title, content::plain_text_to_html(&body), Some(body), now).await?;
+    let row = db::posts::by_id(&txn, post.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("post"))?;
+    let json = post_to_json(&row, data).await?;
+    let aid = data.urls.new_activity("update");
+    let update = Update::new(aid.clone(), &author, json);
+    federate(&txn, data, &author, &group, &aid, &update).await?;
+    txn.commit().await?;
+    data.wake_delivery();
+    Ok(row)
+}
+
+#[tracing::instrument(skip_all, fields(post = id))]
+pub async fn delete(data: &FedData, me: &CurrentUser, id: i64) -> Result<(), AppError> {
+    let post = own_live_post(data, me, id).await?;
+    let group = group_of(data, post.group_id).await?;
+    let author = DbActor::new(me.actor.clone())?;
+    let object = Url::parse(&post.ap_id)?;
+    let aid = data.urls.new_activity("delete");
+    let mut cc = vec![];
+    if let Some(f) = &group.row.followers {
+        cc.push(f.clone());
+    }
+    let delete = Delete::new(aid.clone(), &author, &object, vec![group.row.ap_id.clone(), crate::federation::PUBLIC_AUDIENCE.into()], cc);
+    let txn = db::write_txn(&data.db).await?;
+    db::posts::mark_deleted(&txn, post.id).await?;
+    federate(&txn, data, &author, &group, &aid, &delete).await?;
+    txn.commit().await?;
+    data.wake_delivery();
+    Ok(())
+}
