@@ -85,7 +85,12 @@ async fn worker_loop(
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep(poll) => {}
-            _ = shutdown.changed() => {}
+            changed = shutdown.changed() => {
+                // The App is gone: stop.
+                if changed.is_err() {
+                    break;
+                }
+            }
         }
     }
 }

@@ -1,0 +1,219 @@
+//! The core scenario across three real instances: a group on A, members on B
+//! and C (and on A itself) join, post, reply, edit, delete and leave.
+
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestInstance, backends, eventually, titles};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_join_post_reply_edit_delete_leave() {
+    for backend in backends() {
+        scenario(backend).await;
+    }
+}
+
+async fn threads(i: &TestInstance, group: &str) -> Value {
+    let (s, v) = i.get(&format!("/api/v1/groups/{group}/threads"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+async fn replies(i: &TestInstance, post: i64) -> Value {
+    let (s, v) = i.get(&format!("/api/v1/posts/{post}/replies"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+fn find_by_title(list: &Value, title: &str) -> Option<Value> {
+    list.as_array()?
+        .iter()
+        .find(|p| p["title"] == title)
+        .cloned()
+}
+
+async fn join_remote(i: &TestInstance, token: &str, group: &str) {
+    let (s, v) = i.get(&format!("/api/v1/groups/{group}"), Some(token)).await;
+    assert_eq!(s, StatusCode::OK, "lookup {group}: {v}");
+    assert_eq!(v["local"], false);
+    assert_eq!(v["title"], "Multiple sclerosis support");
+    let (s, v) = i.post(&format!("/api/v1/groups/{group}/join"), token, json!({})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["membership"], "pending");
+    eventually("the group's Accept", || async {
+        let (_, v) = i.get(&format!("/api/v1/groups/{group}"), Some(token)).await;
+        (v["membership"] == "accepted").then_some(())
+    })
+    .await;
+}
+
+async fn scenario(backend: Backend) {
+    let a = TestInstance::spawn(backend).await;
+    let b = TestInstance::spawn(backend).await;
+    let c = TestInstance::spawn(backend).await;
+    a.create_group("ms-support", "Multiple sclerosis support").await;
+    let dave = a.create_user("dave").await;
+    let alice = b.create_user("alice").await;
+    let carol = c.create_user("carol").await;
+    let group = format!("ms-support@{}", a.domain);
+
+    // Join: Follow → Accept, stored on both sides.
+    join_remote(&b, &alice, &group).await;
+    join_remote(&c, &carol, &group).await;
+    let (s, v) = a.post("/api/v1/groups/ms-support/join", &dave, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["membership"], "accepted");
+    let (_, v) = a.get("/api/v1/groups/ms-support", None).await;
+    assert_eq!(v["members"], 3, "{v}");
+    let (_, followers) = a.get("/groups/ms-support/followers", None).await;
+    assert_eq!(followers["totalItems"], 3);
+    assert_eq!(followers["orderedItems"], json!([]), "member list must not be exposed");
+
+    // A thread from B reaches A (the group) and, re-shared, C.
+    let (s, thread) = b
+        .post(
+            &format!("/api/v1/groups/{group}/threads"),
+            &alice,
+            json!({"title": "Brain fog after relapses", "content": "Does anyone else <b>struggle</b>?"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{thread}");
+    assert!(thread["content_html"].as_str().unwrap_or_default().contains("&lt;b&gt;"));
+    let on_a = eventually("thread on A", || async {
+        find_by_title(&threads(&a, "ms-support").await, "Brain fog after relapses")
+    })
+    .await;
+    assert_eq!(on_a["author"]["handle"], format!("alice@{}", b.domain));
+    let on_c = eventually("thread on C", || async {
+        find_by_title(&threads(&c, &group).await, "Brain fog after relapses")
+    })
+    .await;
+    assert_eq!(on_c["url"], thread["url"], "same ActivityPub id everywhere");
+
+    // A reply from C threads under it on A and on B.
+    let c_thread_id = on_c["id"].as_i64().expect("id");
+    let (s, reply) = c
+        .post(
+            &format!("/api/v1/posts/{c_thread_id}/replies"),
+            &carol,
+            json!({"content": "Yes, every time. Rest helps me."}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{reply}");
+    let b_thread_id = thread["id"].as_i64().expect("id");
+    let a_thread_id = on_a["id"].as_i64().expect("id");
+    for (inst, tid) in [(&a, a_thread_id), (&b, b_thread_id)] {
+        let r = eventually("reply arrives", || async {
+            let r = replies(inst, tid).await;
+            (r.as_array().map(Vec::len) == Some(1)).then_some(r)
+        })
+        .await;
+        assert!(r[0]["content_html"].as_str().unwrap_or_default().contains("Rest helps me"));
+        assert_eq!(r[0]["author"]["handle"], format!("carol@{}", c.domain));
+        assert_eq!(r[0]["url"], reply["url"]);
+    }
+
+    // A local member of A posts in the group: B and C get it.
+    let (s, _) = a
+        .post(
+            "/api/v1/groups/ms-support/threads",
+            &dave,
+            json!({"title": "Welcome, everyone", "content": "Introduce yourselves here."}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    for inst in [&b, &c] {
+        eventually("A's local thread reaches members", || async {
+            find_by_title(&threads(inst, &group).await, "Welcome, everyone")
+        })
+        .await;
+    }
+
+    // The author edits: everyone sees the new text.
+    let (s, v) = b
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/posts/{b_thread_id}"),
+            Some(&alice),
+            Some(json!({"title": "Brain fog after relapses (edited)", "content": "Edited: any tips?"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for (inst, g) in [(&a, "ms-support".to_string()), (&c, group.clone())] {
+        eventually("edit propagates", || async {
+            let t = find_by_title(&threads(inst, &g).await, "Brain fog after relapses (edited)")?;
+            t["content_html"].as_str()?.contains("any tips").then_some(())
+        })
+        .await;
+    }
+
+    // The reply's author deletes it: gone on A and B.
+    let c_reply_id = reply["id"].as_i64().expect("id");
+    let (s, _) = c
+        .call(reqwest::Method::DELETE, &format!("/api/v1/posts/{c_reply_id}"), Some(&carol), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    for (inst, tid) in [(&a, a_thread_id), (&b, b_thread_id)] {
+        eventually("delete propagates", || async {
+            (replies(inst, tid).await == json!([])).then_some(())
+        })
+        .await;
+    }
+    let (s, _) = c.get(&format!("/api/v1/posts/{c_reply_id}"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Its ActivityPub URL answers 410 Gone.
+    let res = reqwest::get(reply["url"].as_str().expect("url")).await.expect("get");
+    assert_eq!(res.status(), StatusCode::GONE);
+
+    // C leaves: A forgets the membership and sends C nothing more.
+    let (s, _) = c.post(&format!("/api/v1/groups/{group}/leave"), &carol, json!({})).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    eventually("A sees C leave", || async {
+        let (_, v) = a.get("/api/v1/groups/ms-support", None).await;
+        (v["members"] == 2).then_some(())
+    })
+    .await;
+    let (s, _) = b
+        .post(
+            &format!("/api/v1/groups/{group}/threads"),
+            &alice,
+            json!({"title": "After carol left", "content": "Only for current members."}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    eventually("B gets the group's Announce of the new thread", || async {
+        find_by_title(&threads(&a, "ms-support").await, "After carol left")
+    })
+    .await;
+    // Every delivery A queued after the leave is for B only.
+    use kindred::db::entities::delivery;
+    let rows = delivery::Entity::find()
+        .filter(delivery::Column::Payload.contains("After carol left"))
+        .all(a.db())
+        .await
+        .expect("deliveries");
+    assert!(!rows.is_empty(), "A announced the new thread");
+    assert!(
+        rows.iter().all(|d| !d.inbox.contains(&c.domain)),
+        "nothing goes to C after it left: {:?}",
+        rows.iter().map(|d| &d.inbox).collect::<Vec<_>>()
+    );
+    assert!(rows.iter().any(|d| d.inbox.contains(&b.domain)));
+    assert!(!titles(&threads(&c, &group).await).contains(&"After carol left".to_string()));
+
+    // One signed request per member server: A's Announce of each thread went
+    // once to each instance's shared inbox.
+    let rows = delivery::Entity::find()
+        .filter(delivery::Column::Payload.contains("Welcome, everyone"))
+        .filter(delivery::Column::Payload.contains("\"Announce\""))
+        .all(a.db())
+        .await
+        .expect("deliveries");
+    let mut inboxes: Vec<&str> = rows.iter().map(|d| d.inbox.as_str()).collect();
+    inboxes.sort();
+    assert_eq!(
+        inboxes,
+        vec![format!("{}/inbox", b.base).as_str(), format!("{}/inbox", c.base).as_str()]
+    );
+}

@@ -1,0 +1,111 @@
+//! The inbox under bad input: oversize bodies, unsigned or badly dated
+//! requests, unknown types, Follows of nothing, repeats.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Backend, TestInstance, backends};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_refuses_bad_input_and_absorbs_repeats() {
+    for backend in backends() {
+        run(backend).await;
+    }
+}
+
+async fn run(backend: Backend) {
+    let a = TestInstance::spawn(backend).await;
+    let b = TestInstance::spawn(backend).await;
+    a.create_group("lupus", "Lupus").await;
+    let inbox = format!("{}/inbox", a.base);
+    let now = httpdate::fmt_http_date(std::time::SystemTime::now());
+
+    // Over 1 MB: 413, not 500 (a 500 makes senders retry forever).
+    let big = "x".repeat(2 * 1024 * 1024);
+    let res = a
+        .http
+        .post(&inbox)
+        .header("content-type", "application/activity+json")
+        .header("date", &now)
+        .body(big)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Unsigned: 401. No Date / a Date in the future: 401.
+    let follow = |id: &str, object: &str| {
+        json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "type": "Follow",
+            "id": format!("{}/activities/follow/{id}", b.base),
+            "actor": b.instance_actor_id(),
+            "object": object,
+        })
+    };
+    let body = follow("1", &format!("{}/groups/lupus", a.base));
+    let res = a
+        .http
+        .post(&inbox)
+        .header("content-type", "application/activity+json")
+        .header("date", &now)
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = a.http.post(&inbox).json(&body).send().await.expect("send");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let future = httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(3600));
+    let res = a
+        .http
+        .post(&inbox)
+        .header("date", future)
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // Malformed JSON and unknown activity types: 400.
+    let weird = json!({"type": "Dance", "id": format!("{}/x/1", b.base), "actor": b.instance_actor_id()});
+    assert_eq!(b.signed_post(&inbox, &weird).await, StatusCode::BAD_REQUEST);
+    assert_eq!(b.signed_post(&inbox, &json!("not an activity")).await, StatusCode::BAD_REQUEST);
+
+    // Follow of a group that doesn't exist: 404, nothing stored.
+    let ghost = follow("2", &format!("{}/groups/ghost", a.base));
+    assert_eq!(b.signed_post(&inbox, &ghost).await, StatusCode::NOT_FOUND);
+
+    // A valid signed Follow is accepted; the same activity again changes
+    // nothing (one membership, one Accept queued).
+    assert_eq!(b.signed_post(&inbox, &body).await, StatusCode::ACCEPTED);
+    assert_eq!(b.signed_post(&inbox, &body).await, StatusCode::ACCEPTED);
+    let (_, g) = a.get("/api/v1/groups/lupus", None).await;
+    assert_eq!(g["members"], 1);
+    use kindred::db::entities::delivery;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let accepts = delivery::Entity::find()
+        .filter(delivery::Column::Payload.contains("\"Accept\""))
+        .count(a.db())
+        .await
+        .expect("count");
+    assert_eq!(accepts, 1);
+
+    // Create of a post attributed to someone else: 400, nothing stored.
+    let forged = json!({
+        "type": "Create",
+        "id": format!("{}/activities/create/9", b.base),
+        "actor": b.instance_actor_id(),
+        "object": {
+            "type": "Page",
+            "id": format!("{}/posts/999", b.base),
+            "attributedTo": format!("{}/users/someone-else", a.base),
+            "name": "Forged",
+            "content": "x",
+            "audience": format!("{}/groups/lupus", a.base),
+        }
+    });
+    assert_eq!(b.signed_post(&inbox, &forged).await, StatusCode::BAD_REQUEST);
+    let (_, list) = a.get("/api/v1/groups/lupus/threads", None).await;
+    assert_eq!(list, json!([]));
+}

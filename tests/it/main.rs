@@ -1,0 +1,7 @@
+//! Integration tests: real instances on loopback, real databases, real HTTP
+//! and signatures. One binary; `helpers` holds `TestInstance`.
+
+mod api;
+mod federation;
+mod helpers;
+mod inbox;
