@@ -16,7 +16,11 @@ use crate::{
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "kindred", version, about = "Federated patient groups (ActivityPub)")]
+#[command(
+    name = "kindred",
+    version,
+    about = "Federated patient groups (ActivityPub)"
+)]
 pub struct Cli {
     /// A TOML file layered over the built-in defaults (then KINDRED_* env).
     #[arg(long, global = true, env = "KINDRED_CONFIG")]
@@ -77,7 +81,11 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), AppError> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Group(GroupCommand::Create { name, title, summary }) => {
+        Command::Group(GroupCommand::Create {
+            name,
+            title,
+            summary,
+        }) => {
             let state = AppState::connect(settings).await?;
             let g = service::groups::create_group(&state, &name, &title, &summary).await?;
             println!("created group {} ({})", g.handle(), g.row.ap_id);
@@ -108,8 +116,16 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), AppError> {
                 }
             };
             let state = AppState::connect(settings).await?;
-            for s in [DeliveryStatus::Pending, DeliveryStatus::Delivered, DeliveryStatus::Failed] {
-                println!("{:>9}: {}", s.as_str(), db::deliveries::count_by_status(&state.db, s).await?);
+            for s in [
+                DeliveryStatus::Pending,
+                DeliveryStatus::Delivered,
+                DeliveryStatus::Failed,
+            ] {
+                println!(
+                    "{:>9}: {}",
+                    s.as_str(),
+                    db::deliveries::count_by_status(&state.db, s).await?
+                );
             }
             for d in db::deliveries::list(&state.db, status, 50).await? {
                 println!(

@@ -159,6 +159,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error
     fn environment_overrides_short_and_sectioned_names() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("KINDRED_DOMAIN", "groups.example.org");

@@ -152,8 +152,10 @@ fn is_unavailable(e: &sea_orm::sqlx::Error) -> bool {
         E::Database(db) => {
             let code = db.code().unwrap_or_default();
             // SQLite busy/locked; PostgreSQL admin shutdown / cannot connect now.
-            matches!(code.as_ref(), "5" | "6" | "517" | "57P01" | "57P02" | "57P03")
-                || code.starts_with("08")
+            matches!(
+                code.as_ref(),
+                "5" | "6" | "517" | "57P01" | "57P02" | "57P03"
+            ) || code.starts_with("08")
         }
         _ => false,
     }
@@ -164,9 +166,7 @@ impl From<activitypub_federation::error::Error> for AppError {
         use activitypub_federation::error::Error as E;
         match e {
             E::NotFound => AppError::NotFound("object".into()),
-            E::ActivityBodyDigestInvalid | E::ActivitySignatureInvalid => {
-                AppError::Unauthorized
-            }
+            E::ActivityBodyDigestInvalid | E::ActivitySignatureInvalid => AppError::Unauthorized,
             E::UrlVerificationError(why) => AppError::BadRequest(format!("url refused: {why}")),
             E::ParseReceivedActivity { err, .. } => {
                 AppError::BadRequest(format!("activity not understood: {err}"))

@@ -53,7 +53,10 @@ impl UserView {
     }
 }
 
-async fn login(data: FedData, ApiJson(req): ApiJson<LoginRequest>) -> Result<Json<LoginResponse>, AppError> {
+async fn login(
+    data: FedData,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, AppError> {
     let (token, user) = users::login(&data, &req.username.to_lowercase(), &req.password).await?;
     Ok(Json(LoginResponse {
         token,

@@ -25,7 +25,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/groups/{handle}", get(show))
         .route("/api/v1/groups/{handle}/join", post(join))
         .route("/api/v1/groups/{handle}/leave", post(leave))
-        .route("/api/v1/groups/{handle}/threads", get(threads).post(create_thread))
+        .route(
+            "/api/v1/groups/{handle}/threads",
+            get(threads).post(create_thread),
+        )
 }
 
 #[derive(Serialize)]
@@ -43,14 +46,21 @@ pub struct GroupView {
     membership: Option<&'static str>,
 }
 
-async fn view(data: &FedData, g: &DbActor, me: Option<i64>, with_count: bool) -> Result<GroupView, AppError> {
+async fn view(
+    data: &FedData,
+    g: &DbActor,
+    me: Option<i64>,
+    with_count: bool,
+) -> Result<GroupView, AppError> {
     let members = if with_count && g.row.local {
         Some(db::follows::count_members(&data.db, g.row.id).await?)
     } else {
         None
     };
     let membership = match me {
-        Some(id) => db::follows::state(&data.db, id, g.row.id).await?.map(FollowState::as_str),
+        Some(id) => db::follows::state(&data.db, id, g.row.id)
+            .await?
+            .map(FollowState::as_str),
         None => None,
     };
     Ok(GroupView {
@@ -71,7 +81,11 @@ struct ListQuery {
     local: bool,
 }
 
-async fn list(data: FedData, MaybeAuth(me): MaybeAuth, Query(q): Query<ListQuery>) -> Result<Json<Vec<GroupView>>, AppError> {
+async fn list(
+    data: FedData,
+    MaybeAuth(me): MaybeAuth,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<GroupView>>, AppError> {
     let rows = db::actors::list_groups(&data.db, q.local, 200).await?;
     let me = me.map(|u| u.actor.id);
     let memberships = match me {
@@ -101,17 +115,30 @@ async fn list(data: FedData, MaybeAuth(me): MaybeAuth, Query(q): Query<ListQuery
 }
 
 /// Looking up a group we don't know yet fetches it: members only.
-async fn find(data: &FedData, handle: &str, me: Option<&crate::service::users::CurrentUser>) -> Result<DbActor, AppError> {
+async fn find(
+    data: &FedData,
+    handle: &str,
+    me: Option<&crate::service::users::CurrentUser>,
+) -> Result<DbActor, AppError> {
     let h = crate::domain::handle::Handle::parse(handle).map_err(AppError::BadRequest)?;
     if !h.is_local(data.domain()) && me.is_none() {
         let host = h.host.clone().unwrap_or_default();
-        let known = db::actors::remote_by_handle(&data.db, &h.name, &host, crate::domain::ActorKind::Group).await?;
-        return known.map(DbActor::new).transpose()?.ok_or(AppError::Unauthorized);
+        let known =
+            db::actors::remote_by_handle(&data.db, &h.name, &host, crate::domain::ActorKind::Group)
+                .await?;
+        return known
+            .map(DbActor::new)
+            .transpose()?
+            .ok_or(AppError::Unauthorized);
     }
     groups::find_group(data, handle).await
 }
 
-async fn show(data: FedData, MaybeAuth(me): MaybeAuth, Path(handle): Path<String>) -> Result<Json<GroupView>, AppError> {
+async fn show(
+    data: FedData,
+    MaybeAuth(me): MaybeAuth,
+    Path(handle): Path<String>,
+) -> Result<Json<GroupView>, AppError> {
     let g = find(&data, &handle, me.as_ref()).await?;
     Ok(Json(view(&data, &g, me.map(|u| u.actor.id), true).await?))
 }
@@ -121,14 +148,31 @@ struct MembershipView {
     membership: &'static str,
 }
 
-async fn join(data: FedData, Auth(me, _): Auth, Path(handle): Path<String>) -> Result<(StatusCode, Json<MembershipView>), AppError> {
+async fn join(
+    data: FedData,
+    Auth(me, _): Auth,
+    Path(handle): Path<String>,
+) -> Result<(StatusCode, Json<MembershipView>), AppError> {
     let g = groups::find_group(&data, &handle).await?;
     let state = groups::join(&data, &me, &g).await?;
-    let status = if state == FollowState::Accepted { StatusCode::OK } else { StatusCode::ACCEPTED };
-    Ok((status, Json(MembershipView { membership: state.as_str() })))
+    let status = if state == FollowState::Accepted {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((
+        status,
+        Json(MembershipView {
+            membership: state.as_str(),
+        }),
+    ))
 }
 
-async fn leave(data: FedData, Auth(me, _): Auth, Path(handle): Path<String>) -> Result<StatusCode, AppError> {
+async fn leave(
+    data: FedData,
+    Auth(me, _): Auth,
+    Path(handle): Path<String>,
+) -> Result<StatusCode, AppError> {
     let g = groups::find_group(&data, &handle).await?;
     groups::leave(&data, &me, &g).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -140,11 +184,18 @@ struct Page {
     limit: Option<u64>,
 }
 
-async fn threads(data: FedData, MaybeAuth(me): MaybeAuth, Path(handle): Path<String>, Query(p): Query<Page>) -> Result<Json<Vec<PostView>>, AppError> {
+async fn threads(
+    data: FedData,
+    MaybeAuth(me): MaybeAuth,
+    Path(handle): Path<String>,
+    Query(p): Query<Page>,
+) -> Result<Json<Vec<PostView>>, AppError> {
     let g = find(&data, &handle, me.as_ref()).await?;
     let limit = p.limit.unwrap_or(20).clamp(1, 100);
     let rows = db::posts::threads_of_group(&data.db, g.row.id, p.before, limit).await?;
-    Ok(Json(rows.iter().map(|(p, a)| PostView::new(p, a, &g)).collect()))
+    Ok(Json(
+        rows.iter().map(|(p, a)| PostView::new(p, a, &g)).collect(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -153,8 +204,16 @@ struct NewThread {
     content: String,
 }
 
-async fn create_thread(data: FedData, Auth(me, _): Auth, Path(handle): Path<String>, ApiJson(req): ApiJson<NewThread>) -> Result<(StatusCode, Json<PostView>), AppError> {
+async fn create_thread(
+    data: FedData,
+    Auth(me, _): Auth,
+    Path(handle): Path<String>,
+    ApiJson(req): ApiJson<NewThread>,
+) -> Result<(StatusCode, Json<PostView>), AppError> {
     let g = groups::find_group(&data, &handle).await?;
     let row = posts::create_thread(&data, &me, &g, &req.title, &req.content).await?;
-    Ok((StatusCode::CREATED, Json(PostView::new(&row, &me.actor, &g))))
+    Ok((
+        StatusCode::CREATED,
+        Json(PostView::new(&row, &me.actor, &g)),
+    ))
 }

@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::{ApiJson, Auth};
 use crate::{
     app::AppState,
-    db::{self, entities::{actor, post}},
+    db::{
+        self,
+        entities::{actor, post},
+    },
     error::AppError,
     federation::{FedData, objects::actor::DbActor},
     service::posts,
@@ -70,7 +73,10 @@ impl PostView {
     }
 }
 
-async fn live_post(data: &FedData, id: i64) -> Result<(post::Model, actor::Model, DbActor), AppError> {
+async fn live_post(
+    data: &FedData,
+    id: i64,
+) -> Result<(post::Model, actor::Model, DbActor), AppError> {
     let p = db::posts::by_id(&data.db, id)
         .await?
         .filter(|p| p.deleted_at.is_none())
@@ -95,12 +101,18 @@ struct Limit {
 }
 
 /// All replies of a thread (given the thread's id), oldest first.
-async fn replies(data: FedData, Path(id): Path<i64>, Query(l): Query<Limit>) -> Result<Json<Vec<PostView>>, AppError> {
+async fn replies(
+    data: FedData,
+    Path(id): Path<i64>,
+    Query(l): Query<Limit>,
+) -> Result<Json<Vec<PostView>>, AppError> {
     let (p, _, g) = live_post(&data, id).await?;
     let thread = p.thread_id.unwrap_or(p.id);
     let limit = l.limit.unwrap_or(500).clamp(1, 1000);
     let rows = db::posts::replies_of_thread(&data.db, thread, limit).await?;
-    Ok(Json(rows.iter().map(|(p, a)| PostView::new(p, a, &g)).collect()))
+    Ok(Json(
+        rows.iter().map(|(p, a)| PostView::new(p, a, &g)).collect(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -108,10 +120,18 @@ struct NewReply {
     content: String,
 }
 
-async fn reply(data: FedData, Auth(me, _): Auth, Path(id): Path<i64>, ApiJson(req): ApiJson<NewReply>) -> Result<(StatusCode, Json<PostView>), AppError> {
+async fn reply(
+    data: FedData,
+    Auth(me, _): Auth,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<NewReply>,
+) -> Result<(StatusCode, Json<PostView>), AppError> {
     let row = posts::reply(&data, &me, id, &req.content).await?;
     let (_, _, g) = live_post(&data, row.id).await?;
-    Ok((StatusCode::CREATED, Json(PostView::new(&row, &me.actor, &g))))
+    Ok((
+        StatusCode::CREATED,
+        Json(PostView::new(&row, &me.actor, &g)),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -120,13 +140,22 @@ struct EditPost {
     content: String,
 }
 
-async fn edit(data: FedData, Auth(me, _): Auth, Path(id): Path<i64>, ApiJson(req): ApiJson<EditPost>) -> Result<Json<PostView>, AppError> {
+async fn edit(
+    data: FedData,
+    Auth(me, _): Auth,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<EditPost>,
+) -> Result<Json<PostView>, AppError> {
     let row = posts::edit(&data, &me, id, req.title.as_deref(), &req.content).await?;
     let (_, _, g) = live_post(&data, row.id).await?;
     Ok(Json(PostView::new(&row, &me.actor, &g)))
 }
 
-async fn delete(data: FedData, Auth(me, _): Auth, Path(id): Path<i64>) -> Result<StatusCode, AppError> {
+async fn delete(
+    data: FedData,
+    Auth(me, _): Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
     posts::delete(&data, &me, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -106,10 +106,7 @@ pub struct RemoteActorData {
 }
 
 /// Insert or refresh a remote actor, keyed by its id.
-pub async fn upsert_remote(
-    db: &impl ConnectionTrait,
-    d: RemoteActorData,
-) -> Result<Model, DbErr> {
+pub async fn upsert_remote(db: &impl ConnectionTrait, d: RemoteActorData) -> Result<Model, DbErr> {
     let now = Utc::now();
     let row = ActiveModel {
         ap_id: Set(d.ap_id.clone()),

@@ -58,7 +58,12 @@ pub async fn claim_due(
              WHERE id IN (SELECT id FROM deliveries WHERE status = $3 AND next_attempt_at <= $2 \
              AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_attempt_at LIMIT $4 \
              FOR UPDATE SKIP LOCKED) RETURNING *",
-            [until.into(), now.into(), pending.into(), (limit as i64).into()],
+            [
+                until.into(),
+                now.into(),
+                pending.into(),
+                (limit as i64).into(),
+            ],
         ),
         _ => Statement::from_sql_and_values(
             backend,

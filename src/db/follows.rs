@@ -72,7 +72,11 @@ pub async fn set_state(
     Ok(())
 }
 
-pub async fn delete(db: &impl ConnectionTrait, follower_id: i64, group_id: i64) -> Result<u64, DbErr> {
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    follower_id: i64,
+    group_id: i64,
+) -> Result<u64, DbErr> {
     Ok(follow::Entity::delete_many()
         .filter(follow::Column::FollowerId.eq(follower_id))
         .filter(follow::Column::GroupId.eq(group_id))
@@ -122,7 +126,10 @@ pub async fn remote_member_inboxes(
 }
 
 /// Does any local actor have an accepted follow of this (remote) group?
-pub async fn group_has_local_member(db: &impl ConnectionTrait, group_id: i64) -> Result<bool, DbErr> {
+pub async fn group_has_local_member(
+    db: &impl ConnectionTrait,
+    group_id: i64,
+) -> Result<bool, DbErr> {
     let n = follow::Entity::find()
         .join(
             sea_orm::JoinType::InnerJoin,

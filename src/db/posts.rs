@@ -12,7 +12,10 @@ pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<post::Mo
     post::Entity::find_by_id(id).one(db).await
 }
 
-pub async fn by_ap_id(db: &impl ConnectionTrait, ap_id: &str) -> Result<Option<post::Model>, DbErr> {
+pub async fn by_ap_id(
+    db: &impl ConnectionTrait,
+    ap_id: &str,
+) -> Result<Option<post::Model>, DbErr> {
     post::Entity::find()
         .filter(post::Column::ApId.eq(ap_id))
         .one(db)

@@ -29,12 +29,9 @@ pub async fn by_username(
     db: &impl ConnectionTrait,
     username: &str,
 ) -> Result<Option<(user::Model, actor::Model)>, DbErr> {
-    let Some(actor) = super::actors::local_by_name_and_kind(
-        db,
-        username,
-        crate::domain::ActorKind::Person,
-    )
-    .await?
+    let Some(actor) =
+        super::actors::local_by_name_and_kind(db, username, crate::domain::ActorKind::Person)
+            .await?
     else {
         return Ok(None);
     };

@@ -60,8 +60,29 @@ fn escape(s: &str) -> String {
 /// `rel="nofollow noopener noreferrer"`.
 pub fn sanitize_html(html: &str) -> String {
     let tags: HashSet<&str> = [
-        "p", "br", "a", "span", "em", "strong", "b", "i", "u", "s", "del", "code", "pre",
-        "blockquote", "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6",
+        "p",
+        "br",
+        "a",
+        "span",
+        "em",
+        "strong",
+        "b",
+        "i",
+        "u",
+        "s",
+        "del",
+        "code",
+        "pre",
+        "blockquote",
+        "ul",
+        "ol",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
     ]
     .into_iter()
     .collect();
@@ -100,7 +121,15 @@ mod tests {
     fn hostile_html_is_cleaned() {
         let dirty = r#"<p onclick="x()">hi<script>alert(1)</script><img src=x onerror=alert(1)><a href="javascript:alert(1)">l</a><iframe src="https://e"></iframe><span style="color:red">s</span></p>"#;
         let clean = sanitize_html(dirty);
-        for bad in ["script", "onerror", "onclick", "javascript", "iframe", "style", "<img"] {
+        for bad in [
+            "script",
+            "onerror",
+            "onclick",
+            "javascript",
+            "iframe",
+            "style",
+            "<img",
+        ] {
             assert!(!clean.contains(bad), "{bad} left in {clean}");
         }
         assert!(clean.contains("hi"));

@@ -96,7 +96,10 @@ mod tests {
         let h = Handle::parse("epilepsy").expect("valid");
         assert!(h.host.is_none() && h.is_local("x"));
         assert_eq!(
-            Handle::parse("acct:a@localhost:8080").expect("valid").host.as_deref(),
+            Handle::parse("acct:a@localhost:8080")
+                .expect("valid")
+                .host
+                .as_deref(),
             Some("localhost:8080")
         );
         assert!(Handle::parse("@").is_err());

@@ -78,7 +78,9 @@ async fn worker_loop(
         }
         if index == 0 && last_prune.elapsed() > Duration::from_secs(3600) {
             last_prune = std::time::Instant::now();
-            if let Err(e) = db::deliveries::prune_delivered(&config.db, chrono::Duration::days(1)).await {
+            if let Err(e) =
+                db::deliveries::prune_delivered(&config.db, chrono::Duration::days(1)).await
+            {
                 tracing::warn!(error = %e, "cannot prune deliveries");
             }
         }
@@ -146,7 +148,8 @@ async fn deliver_one(data: &super::FedData, row: delivery::Model) {
                 db::deliveries::mark_failed(db, row.id, &msg).await
             } else {
                 let jitter: f64 = rand::thread_rng().r#gen();
-                let delay = retry::backoff_delay(row.attempts, s.retry_base_secs, s.retry_max_secs, jitter);
+                let delay =
+                    retry::backoff_delay(row.attempts, s.retry_base_secs, s.retry_max_secs, jitter);
                 tracing::info!(error = %msg, retry_in_s = delay.num_seconds(), "delivery will be retried");
                 db::deliveries::mark_retry(db, row.id, now + delay, &msg).await
             }

@@ -16,22 +16,33 @@ use crate::{app::AppState, error::AppError};
 
 pub async fn post_inbox(data: FedData, req: Request) -> Result<StatusCode, AppError> {
     let (parts, body) = req.into_parts();
-    check_date(&parts.headers, Utc::now(), data.settings.federation.max_clock_skew_secs)?;
+    check_date(
+        &parts.headers,
+        Utc::now(),
+        data.settings.federation.max_clock_skew_secs,
+    )?;
     let limit = data.settings.server.max_body_bytes;
     let bytes = to_bytes(body, limit)
         .await
         .map_err(|_| AppError::PayloadTooLarge)?;
     let req = Request::from_parts(parts, Body::from(bytes));
-    let activity = ActivityData::from_request(req, &())
-        .await
-        .map_err(|r| AppError::BadRequest(format!("unreadable request ({})", r.into_response().status())))?;
+    let activity = ActivityData::from_request(req, &()).await.map_err(|r| {
+        AppError::BadRequest(format!(
+            "unreadable request ({})",
+            r.into_response().status()
+        ))
+    })?;
     receive_activity::<InboxActivity, DbActor, AppState>(activity, &data).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
 /// The signature library accepts a missing, unparseable or future `Date`: we
 /// don't. (It checks the past itself: at most one hour old.)
-pub fn check_date(headers: &HeaderMap, now: DateTime<Utc>, max_skew_secs: i64) -> Result<(), AppError> {
+pub fn check_date(
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+    max_skew_secs: i64,
+) -> Result<(), AppError> {
     let raw = headers
         .get("date")
         .and_then(|d| d.to_str().ok())

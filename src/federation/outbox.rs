@@ -7,9 +7,7 @@ use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use url::Url;
 
-use super::{
-    PUBLIC_AUDIENCE, activities::announce::Announce, objects::actor::DbActor, urls::Urls,
-};
+use super::{PUBLIC_AUDIENCE, activities::announce::Announce, objects::actor::DbActor, urls::Urls};
 use crate::{db, error::AppError};
 
 /// Queue `activity`, signed later by `signer`, for each inbox not on our domain.
@@ -24,9 +22,7 @@ pub async fn queue<A: Serialize>(
     let ours = urls.base();
     let remote: Vec<String> = inboxes
         .into_iter()
-        .filter(|i| {
-            Url::parse(i).is_ok_and(|u| !super::objects::same_origin(&u, ours))
-        })
+        .filter(|i| Url::parse(i).is_ok_and(|u| !super::objects::same_origin(&u, ours)))
         .collect();
     if remote.is_empty() {
         return Ok(());

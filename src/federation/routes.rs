@@ -61,7 +61,10 @@ fn collection(id: String, total: u64) -> Response {
 }
 
 /// A group's members: the count only.
-pub async fn get_group_followers(data: FedData, Path(name): Path<String>) -> Result<Response, AppError> {
+pub async fn get_group_followers(
+    data: FedData,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
     let g = local_actor(&data, &name, ActorKind::Group).await?;
     let n = db::follows::count_members(&data.db, g.row.id).await?;
     Ok(collection(format!("{}/followers", g.row.ap_id), n))
@@ -69,13 +72,19 @@ pub async fn get_group_followers(data: FedData, Path(name): Path<String>) -> Res
 
 /// A group's outbox: its thread count (items are read through the group's
 /// posts, fetched by id).
-pub async fn get_group_outbox(data: FedData, Path(name): Path<String>) -> Result<Response, AppError> {
+pub async fn get_group_outbox(
+    data: FedData,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
     let g = local_actor(&data, &name, ActorKind::Group).await?;
     let n = db::posts::count_threads(&data.db, g.row.id).await?;
     Ok(collection(format!("{}/outbox", g.row.ap_id), n))
 }
 
-pub async fn get_person_outbox(data: FedData, Path(name): Path<String>) -> Result<Response, AppError> {
+pub async fn get_person_outbox(
+    data: FedData,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
     let p = local_actor(&data, &name, ActorKind::Person).await?;
     Ok(collection(format!("{}/outbox", p.row.ap_id), 0))
 }

@@ -59,7 +59,11 @@ mod tests {
         assert_eq!(u.group("ms").as_str(), "http://localhost:8080/groups/ms");
         assert_eq!(u.person("al").as_str(), "http://localhost:8080/users/al");
         assert_eq!(u.post(7).as_str(), "http://localhost:8080/posts/7");
-        assert!(u.new_activity("Follow").as_str().starts_with("http://localhost:8080/activities/follow/"));
+        assert!(
+            u.new_activity("Follow")
+                .as_str()
+                .starts_with("http://localhost:8080/activities/follow/")
+        );
         Ok(())
     }
 }

@@ -20,16 +20,21 @@ pub struct WebfingerQuery {
     resource: Option<String>,
 }
 
-pub async fn webfinger(data: FedData, Query(q): Query<WebfingerQuery>) -> Result<Response, AppError> {
+pub async fn webfinger(
+    data: FedData,
+    Query(q): Query<WebfingerQuery>,
+) -> Result<Response, AppError> {
     let resource = q
         .resource
         .ok_or_else(|| AppError::bad_request("missing 'resource' parameter"))?;
     let actor = if resource.starts_with("http://") || resource.starts_with("https://") {
-        db::actors::by_ap_id(&data.db, &resource).await?.filter(|a| a.local)
+        db::actors::by_ap_id(&data.db, &resource)
+            .await?
+            .filter(|a| a.local)
     } else {
         let lower = resource.to_lowercase();
-        let name = extract_webfinger_name(&lower, &data)
-            .map_err(|_| AppError::not_found("account"))?;
+        let name =
+            extract_webfinger_name(&lower, &data).map_err(|_| AppError::not_found("account"))?;
         db::actors::local_by_name(&data.db, name).await?
     };
     let actor = actor
@@ -38,7 +43,10 @@ pub async fn webfinger(data: FedData, Query(q): Query<WebfingerQuery>) -> Result
     let id = Url::parse(&actor.ap_id)?;
     let kind = ActorKind::parse(&actor.kind).map(ActorKind::as_type);
     let mut properties = std::collections::HashMap::new();
-    if let (Some(k), Ok(key)) = (kind, Url::parse("https://www.w3.org/ns/activitystreams#type")) {
+    if let (Some(k), Ok(key)) = (
+        kind,
+        Url::parse("https://www.w3.org/ns/activitystreams#type"),
+    ) {
         properties.insert(key, k.to_string());
     }
     let body = Webfinger {

@@ -7,7 +7,10 @@ use super::users::CurrentUser;
 use crate::{
     app::AppState,
     db,
-    domain::{ActorKind, FollowState, content, handle::{self, Handle}},
+    domain::{
+        ActorKind, FollowState, content,
+        handle::{self, Handle},
+    },
     error::AppError,
     federation::{
         FedData,
@@ -27,14 +30,22 @@ pub async fn create_group(
     handle::validate_local_name(name).map_err(AppError::BadRequest)?;
     let title = content::validate_title(title).map_err(AppError::BadRequest)?;
     if summary.chars().count() > 5000 {
-        return Err(AppError::bad_request("a summary has at most 5000 characters"));
+        return Err(AppError::bad_request(
+            "a summary has at most 5000 characters",
+        ));
     }
     if db::actors::local_by_name(&state.db, name).await?.is_some() {
         return Err(AppError::Conflict(format!("the name '{name}' is taken")));
     }
     let keys = super::new_keypair().await?;
     let id = state.urls.group(name);
-    let mut row = db::actors::new_local(id.to_string(), ActorKind::Group, name, &state.settings.server.domain, keys);
+    let mut row = db::actors::new_local(
+        id.to_string(),
+        ActorKind::Group,
+        name,
+        &state.settings.server.domain,
+        keys,
+    );
     row.display_name = sea_orm::Set(Some(title));
     let summary = summary.trim();
     row.summary = sea_orm::Set((!summary.is_empty()).then(|| content::plain_text_to_html(summary)));
@@ -55,13 +66,17 @@ pub async fn find_group(data: &FedData, input: &str) -> Result<DbActor, AppError
         return DbActor::new(row);
     }
     let host = h.host.clone().unwrap_or_default();
-    if let Some(row) = db::actors::remote_by_handle(&data.db, &h.name, &host, ActorKind::Group).await? {
+    if let Some(row) =
+        db::actors::remote_by_handle(&data.db, &h.name, &host, ActorKind::Group).await?
+    {
         return DbActor::new(row);
     }
     let actor: DbActor = webfinger_resolve_actor(&format!("{}@{}", h.name, host), data)
         .await
         .map_err(|e| match e {
-            AppError::NotFound(_) | AppError::Remote(_) => AppError::not_found(format!("group {}@{host}", h.name)),
+            AppError::NotFound(_) | AppError::Remote(_) => {
+                AppError::not_found(format!("group {}@{host}", h.name))
+            }
             other => other,
         })?;
     if !actor.is_group() {
@@ -73,20 +88,46 @@ pub async fn find_group(data: &FedData, input: &str) -> Result<DbActor, AppError
 /// Join a group. Local: at once. Remote: a Follow goes out and the membership
 /// stays pending until the group's Accept arrives.
 #[tracing::instrument(skip_all, fields(group = %group.handle()))]
-pub async fn join(data: &FedData, me: &CurrentUser, group: &DbActor) -> Result<FollowState, AppError> {
+pub async fn join(
+    data: &FedData,
+    me: &CurrentUser,
+    group: &DbActor,
+) -> Result<FollowState, AppError> {
     if let Some(state) = db::follows::state(&data.db, me.actor.id, group.row.id).await? {
         return Ok(state);
     }
     if group.row.local {
-        db::follows::upsert(&data.db, me.actor.id, group.row.id, FollowState::Accepted, None).await?;
+        db::follows::upsert(
+            &data.db,
+            me.actor.id,
+            group.row.id,
+            FollowState::Accepted,
+            None,
+        )
+        .await?;
         return Ok(FollowState::Accepted);
     }
     let person = DbActor::new(me.actor.clone())?;
     let id = data.urls.new_activity("follow");
     let follow = Follow::new(id.clone(), &person, group);
     let txn = db::write_txn(&data.db).await?;
-    db::follows::upsert(&txn, me.actor.id, group.row.id, FollowState::Pending, Some(id.to_string())).await?;
-    outbox::queue(&txn, &data.urls, &id, &follow, &person, vec![group.row.inbox.clone()]).await?;
+    db::follows::upsert(
+        &txn,
+        me.actor.id,
+        group.row.id,
+        FollowState::Pending,
+        Some(id.to_string()),
+    )
+    .await?;
+    outbox::queue(
+        &txn,
+        &data.urls,
+        &id,
+        &follow,
+        &person,
+        vec![group.row.inbox.clone()],
+    )
+    .await?;
     txn.commit().await?;
     data.wake_delivery();
     Ok(FollowState::Pending)
@@ -114,7 +155,15 @@ pub async fn leave(data: &FedData, me: &CurrentUser, group: &DbActor) -> Result<
             actor: person.object_id(),
             object: Follow::new(follow_id, &person, group),
         };
-        outbox::queue(&txn, &data.urls, &id, &undo, &person, vec![group.row.inbox.clone()]).await?;
+        outbox::queue(
+            &txn,
+            &data.urls,
+            &id,
+            &undo,
+            &person,
+            vec![group.row.inbox.clone()],
+        )
+        .await?;
     }
     txn.commit().await?;
     data.wake_delivery();

@@ -2,11 +2,7 @@
 //! secure mode answer us.
 
 use crate::{
-    app::AppState,
-    db,
-    domain::ActorKind,
-    error::AppError,
-    federation::objects::actor::DbActor,
+    app::AppState, db, domain::ActorKind, error::AppError, federation::objects::actor::DbActor,
 };
 
 pub async fn ensure_instance_actor(state: &AppState) -> Result<DbActor, AppError> {
@@ -16,7 +12,8 @@ pub async fn ensure_instance_actor(state: &AppState) -> Result<DbActor, AppError
     let keys = super::new_keypair().await?;
     let domain = &state.settings.server.domain;
     let id = state.urls.instance_actor();
-    let mut row = db::actors::new_local(id.to_string(), ActorKind::Application, domain, domain, keys);
+    let mut row =
+        db::actors::new_local(id.to_string(), ActorKind::Application, domain, domain, keys);
     row.discoverable = sea_orm::Set(false);
     row.manually_approves_followers = sea_orm::Set(true);
     match db::actors::insert(&state.db, row).await {

@@ -47,7 +47,15 @@ async fn federate<A: serde::Serialize>(
     if group.row.local {
         outbox::announce_to_members(txn, &data.urls, group, activity).await
     } else {
-        outbox::queue(txn, &data.urls, id, activity, me, vec![group.row.inbox.clone()]).await
+        outbox::queue(
+            txn,
+            &data.urls,
+            id,
+            activity,
+            me,
+            vec![group.row.inbox.clone()],
+        )
+        .await
     }
 }
 
@@ -161,7 +169,15 @@ pub async fn edit(
     let author = DbActor::new(me.actor.clone())?;
     let now = Utc::now();
     let txn = db::write_txn(&data.db).await?;
-    db::posts::update_content(&txn, post.id, title, content::plain_text_to_html(&body), Some(body), now).await?;
+    db::posts::update_content(
+        &txn,
+        post.id,
+        title,
+        content::plain_text_to_html(&body),
+        Some(body),
+        now,
+    )
+    .await?;
     let row = db::posts::by_id(&txn, post.id)
         .await?
         .ok_or_else(|| AppError::not_found("post"))?;
@@ -185,7 +201,16 @@ pub async fn delete(data: &FedData, me: &CurrentUser, id: i64) -> Result<(), App
     if let Some(f) = &group.row.followers {
         cc.push(f.clone());
     }
-    let delete = Delete::new(aid.clone(), &author, &object, vec![group.row.ap_id.clone(), crate::federation::PUBLIC_AUDIENCE.into()], cc);
+    let delete = Delete::new(
+        aid.clone(),
+        &author,
+        &object,
+        vec![
+            group.row.ap_id.clone(),
+            crate::federation::PUBLIC_AUDIENCE.into(),
+        ],
+        cc,
+    );
     let txn = db::write_txn(&data.db).await?;
     db::posts::mark_deleted(&txn, post.id).await?;
     federate(&txn, data, &author, &group, &aid, &delete).await?;

@@ -11,7 +11,10 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     app::AppState,
-    db::{self, entities::{actor, user}},
+    db::{
+        self,
+        entities::{actor, user},
+    },
     domain::{ActorKind, handle},
     error::AppError,
 };
@@ -40,8 +43,13 @@ pub async fn create_user(
             "a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
         )));
     }
-    if db::actors::local_by_name(&state.db, username).await?.is_some() {
-        return Err(AppError::Conflict(format!("the name '{username}' is taken")));
+    if db::actors::local_by_name(&state.db, username)
+        .await?
+        .is_some()
+    {
+        return Err(AppError::Conflict(format!(
+            "the name '{username}' is taken"
+        )));
     }
     let hash = hash_password(password.to_string()).await?;
     let keys = super::new_keypair().await?;
@@ -49,7 +57,13 @@ pub async fn create_user(
     let txn = db::write_txn(&state.db).await?;
     let actor = db::actors::insert(
         &txn,
-        db::actors::new_local(id.to_string(), ActorKind::Person, username, &state.settings.server.domain, keys),
+        db::actors::new_local(
+            id.to_string(),
+            ActorKind::Person,
+            username,
+            &state.settings.server.domain,
+            keys,
+        ),
     )
     .await
     .map_err(|e| name_taken(e, username))?;
@@ -81,7 +95,8 @@ async fn hash_password(password: String) -> Result<String, AppError> {
 
 async fn verify_password(password: String, hash: String) -> Result<bool, AppError> {
     tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&hash).map_err(|e| AppError::internal(format!("hash: {e}")))?;
+        let parsed =
+            PasswordHash::new(&hash).map_err(|e| AppError::internal(format!("hash: {e}")))?;
         Ok(Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok())
@@ -92,10 +107,17 @@ async fn verify_password(password: String, hash: String) -> Result<bool, AppErro
 
 /// Check the password and hand out a new API token. Unknown names and wrong
 /// passwords get the same answer, after the same work.
-pub async fn login(state: &AppState, username: &str, password: &str) -> Result<(String, CurrentUser), AppError> {
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<(String, CurrentUser), AppError> {
     let found = db::users::by_username(&state.db, username).await?;
     let (hash, found) = match found {
-        Some((u, a)) => (u.password_hash.clone(), Some(CurrentUser { user: u, actor: a })),
+        Some((u, a)) => (
+            u.password_hash.clone(),
+            Some(CurrentUser { user: u, actor: a }),
+        ),
         None => (DUMMY_HASH.to_string(), None),
     };
     let ok = verify_password(password.to_string(), hash).await?;
@@ -130,5 +152,4 @@ fn token_hash(token: &str) -> String {
 
 /// An argon2 hash of a random string: verifying against it costs what a real
 /// check costs, so response times don't tell which names exist.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0SqXRS4Gbd6yB5K1hMi5mvPLpAwvJXuk1GZAvP/qS3A";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0SqXRS4Gbd6yB5K1hMi5mvPLpAwvJXuk1GZAvP/qS3A";

@@ -30,21 +30,32 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
 
         // No token, bad token.
-        let (s, v) = a.call(Method::POST, "/api/v1/groups/epilepsy/join", None, None).await;
+        let (s, v) = a
+            .call(Method::POST, "/api/v1/groups/epilepsy/join", None, None)
+            .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
         let (s, _) = a.call(Method::GET, "/api/v1/me", Some("nope"), None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         // Wrong password and unknown user: the same 401.
         for (u, p) in [("ann", "wrong password"), ("nobody", "correct horse")] {
             let (s, v) = a
-                .call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": u, "password": p})))
+                .call(
+                    Method::POST,
+                    "/api/v1/auth/login",
+                    None,
+                    Some(json!({"username": u, "password": p})),
+                )
                 .await;
             assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
         }
 
         // Posting to a group one hasn't joined: 403, nothing stored.
         let (s, v) = a
-            .post("/api/v1/groups/epilepsy/threads", &ann, json!({"title": "Hi", "content": "x"}))
+            .post(
+                "/api/v1/groups/epilepsy/threads",
+                &ann,
+                json!({"title": "Hi", "content": "x"}),
+            )
             .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
         let (_, list) = a.get("/api/v1/groups/epilepsy/threads", None).await;
@@ -57,31 +68,53 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         assert_eq!(s, StatusCode::BAD_REQUEST);
 
         // Empty title: 400.
-        a.post("/api/v1/groups/epilepsy/join", &ann, json!({})).await;
+        a.post("/api/v1/groups/epilepsy/join", &ann, json!({}))
+            .await;
         let (s, _) = a
-            .post("/api/v1/groups/epilepsy/threads", &ann, json!({"title": " ", "content": "x"}))
+            .post(
+                "/api/v1/groups/epilepsy/threads",
+                &ann,
+                json!({"title": " ", "content": "x"}),
+            )
             .await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
 
         // Editing or deleting someone else's post: 403, post intact.
         let (s, post) = a
-            .post("/api/v1/groups/epilepsy/threads", &ann, json!({"title": "Seizure diary", "content": "Mine."}))
+            .post(
+                "/api/v1/groups/epilepsy/threads",
+                &ann,
+                json!({"title": "Seizure diary", "content": "Mine."}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED);
         let id = post["id"].as_i64().expect("id");
         let (s, _) = a
-            .call(Method::PATCH, &format!("/api/v1/posts/{id}"), Some(&bob), Some(json!({"content": "hacked"})))
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/posts/{id}"),
+                Some(&bob),
+                Some(json!({"content": "hacked"})),
+            )
             .await;
         assert_eq!(s, StatusCode::FORBIDDEN);
-        let (s, _) = a.call(Method::DELETE, &format!("/api/v1/posts/{id}"), Some(&bob), None).await;
+        let (s, _) = a
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/posts/{id}"),
+                Some(&bob),
+                None,
+            )
+            .await;
         assert_eq!(s, StatusCode::FORBIDDEN);
         let (_, v) = a.get(&format!("/api/v1/posts/{id}"), None).await;
         assert_eq!(v["content_html"], "<p>Mine.</p>");
 
         // Duplicate names: 409.
-        let err = kindred::service::users::create_user(&a.app().state, "ann", "another pass", false)
-            .await
-            .expect_err("duplicate");
+        let err =
+            kindred::service::users::create_user(&a.app().state, "ann", "another pass", false)
+                .await
+                .expect_err("duplicate");
         assert_eq!(err.status(), StatusCode::CONFLICT);
         let err = kindred::service::groups::create_group(&a.app().state, "ann", "Clash", "")
             .await
@@ -93,7 +126,9 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
 
         // Logout revokes the token.
-        let (s, _) = a.call(Method::POST, "/api/v1/auth/logout", Some(&bob), None).await;
+        let (s, _) = a
+            .call(Method::POST, "/api/v1/auth/logout", Some(&bob), None)
+            .await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (s, _) = a.get("/api/v1/me", Some(&bob)).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);

@@ -4,12 +4,7 @@
 
 use std::{future::Future, sync::Once, time::Duration};
 
-use kindred::{
-    app::App,
-    config::Settings,
-    federation::FedData,
-    service,
-};
+use kindred::{app::App, config::Settings, federation::FedData, service};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
@@ -76,7 +71,9 @@ impl TestInstance {
             Backend::Postgres => {
                 let base = std::env::var("KINDRED_TEST_DATABASE_URL").expect("pg url");
                 let name = format!("kindred_t_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(&base).await.expect("connect to PostgreSQL");
+                let admin = Database::connect(&base)
+                    .await
+                    .expect("connect to PostgreSQL");
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
@@ -180,7 +177,10 @@ impl TestInstance {
             .post(inbox)
             .header("content-type", "application/activity+json")
             .header("host", host)
-            .header("date", httpdate::fmt_http_date(std::time::SystemTime::now()));
+            .header(
+                "date",
+                httpdate::fmt_http_date(std::time::SystemTime::now()),
+            );
         let req = self
             .data()
             .sign_request(builder, bytes)
@@ -207,7 +207,9 @@ impl Drop for TestInstance {
                 rt.block_on(async {
                     if let Ok(admin) = Database::connect(&base).await {
                         let _ = admin
-                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
                             .await;
                     }
                 });
@@ -238,6 +240,10 @@ where
 /// Titles of a JSON array of posts.
 pub fn titles(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|p| p["title"].as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p["title"].as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -56,7 +56,9 @@ async fn run(backend: Backend) {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let res = a.http.post(&inbox).json(&body).send().await.expect("send");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let future = httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(3600));
+    let future = httpdate::fmt_http_date(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+    );
     let res = a
         .http
         .post(&inbox)
@@ -68,9 +70,13 @@ async fn run(backend: Backend) {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
     // Malformed JSON and unknown activity types: 400.
-    let weird = json!({"type": "Dance", "id": format!("{}/x/1", b.base), "actor": b.instance_actor_id()});
+    let weird =
+        json!({"type": "Dance", "id": format!("{}/x/1", b.base), "actor": b.instance_actor_id()});
     assert_eq!(b.signed_post(&inbox, &weird).await, StatusCode::BAD_REQUEST);
-    assert_eq!(b.signed_post(&inbox, &json!("not an activity")).await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        b.signed_post(&inbox, &json!("not an activity")).await,
+        StatusCode::BAD_REQUEST
+    );
 
     // Follow of a group that doesn't exist: 404, nothing stored.
     let ghost = follow("2", &format!("{}/groups/ghost", a.base));
@@ -105,7 +111,10 @@ async fn run(backend: Backend) {
             "audience": format!("{}/groups/lupus", a.base),
         }
     });
-    assert_eq!(b.signed_post(&inbox, &forged).await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        b.signed_post(&inbox, &forged).await,
+        StatusCode::BAD_REQUEST
+    );
     let (_, list) = a.get("/api/v1/groups/lupus/threads", None).await;
     assert_eq!(list, json!([]));
 }

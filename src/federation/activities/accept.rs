@@ -24,7 +24,11 @@ pub struct Accept {
     pub actor: ObjectId<DbActor>,
     /// The Follow, embedded (Lemmy, Kindred) or by id (some servers).
     pub object: serde_json::Value,
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub to: Vec<String>,
 }
 
@@ -50,7 +54,9 @@ pub async fn answered_follow(
             follow_id.is_none() || f.follow_ap_id.as_deref() == follow_id.as_ref().map(Url::as_str)
         }));
     }
-    let Some(fid) = follow_id else { return Ok(None) };
+    let Some(fid) = follow_id else {
+        return Ok(None);
+    };
     let found = db::follows::by_follow_ap_id(&data.db, fid.as_str()).await?;
     Ok(found.filter(|f| f.group_id == group.id))
 }
@@ -84,7 +90,14 @@ impl Activity for Accept {
             return Ok(());
         };
         let txn = db::write_txn(&data.db).await?;
-        if !db::activities::record(&txn, self.id.as_str(), "Accept", self.actor.inner().as_str()).await? {
+        if !db::activities::record(
+            &txn,
+            self.id.as_str(),
+            "Accept",
+            self.actor.inner().as_str(),
+        )
+        .await?
+        {
             return Ok(());
         }
         db::follows::set_state(&txn, follow.id, FollowState::Accepted).await?;

@@ -65,11 +65,16 @@ impl Activity for Announce {
             return Ok(());
         }
         let group = self.actor.dereference(data).await?;
-        if !group.is_group() || !db::follows::group_has_local_member(&data.db, group.row.id).await? {
+        if !group.is_group() || !db::follows::group_has_local_member(&data.db, group.row.id).await?
+        {
             tracing::debug!(actor = %self.actor, "ignored Announce from a group nobody here joined");
             return Ok(());
         }
-        let inner_type = self.object.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        let inner_type = self
+            .object
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or("");
         match inner_type {
             "Create" | "Update" => {
                 let object = self
@@ -77,8 +82,14 @@ impl Activity for Announce {
                     .get("object")
                     .ok_or_else(|| AppError::bad_request("activity without object"))?;
                 let inner_actor = self.object.get("actor").and_then(id_of);
-                receive_post(data, &group, object, inner_actor.as_ref(), inner_type == "Update")
-                    .await?;
+                receive_post(
+                    data,
+                    &group,
+                    object,
+                    inner_actor.as_ref(),
+                    inner_type == "Update",
+                )
+                .await?;
             }
             "Delete" => {
                 let object = self
@@ -97,8 +108,13 @@ impl Activity for Announce {
                 tracing::debug!(kind = other, "ignored Announce of an unsupported activity");
             }
         }
-        db::activities::record(&data.db, self.id.as_str(), "Announce", self.actor.inner().as_str())
-            .await?;
+        db::activities::record(
+            &data.db,
+            self.id.as_str(),
+            "Announce",
+            self.actor.inner().as_str(),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -134,13 +150,17 @@ async fn receive_post(
         if let Some(a) = inner_actor {
             let author = db::actors::by_id(&data.db, post.row.author_id).await?;
             if author.map(|x| x.ap_id) != Some(a.to_string()) {
-                return Err(AppError::bad_request("announced activity by someone other than the author"));
+                return Err(AppError::bad_request(
+                    "announced activity by someone other than the author",
+                ));
             }
         }
         post.row
     };
     if post.group_id != group.row.id {
-        return Err(AppError::bad_request("group announced a post of another group"));
+        return Err(AppError::bad_request(
+            "group announced a post of another group",
+        ));
     }
     Ok(())
 }
@@ -161,14 +181,13 @@ async fn receive_delete(
     }
     let confirmed = if same_origin(object, group.id_url()) {
         let author = db::actors::by_id(&data.db, post.author_id).await?;
-        let by_author = match (inner_actor, author) {
+        match (inner_actor, author) {
             (Some(a), Some(author)) => {
                 let actor = db::actors::by_ap_id(&data.db, a.as_str()).await?;
                 actor.is_some_and(|x| rules::may_change_post(x.id, author.id))
             }
             _ => false,
-        };
-        by_author
+        }
     } else {
         let res = fetch_object_http::<AppState, serde_json::Value>(object, data).await;
         match res {

@@ -3,11 +3,8 @@
 //! server are written in one transaction.
 
 use activitypub_federation::{
-    config::Data,
-    fetch::object_id::ObjectId,
-    kinds::activity::CreateType,
-    protocol::verification::verify_domains_match,
-    traits::Activity,
+    config::Data, fetch::object_id::ObjectId, kinds::activity::CreateType,
+    protocol::verification::verify_domains_match, traits::Activity,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -97,7 +94,14 @@ impl Activity for Create {
         }
         let new = new_post_from_json(&self.object, &ctx)?;
         let txn = db::write_txn(&data.db).await?;
-        if !db::activities::record(&txn, self.id.as_str(), "Create", self.actor.inner().as_str()).await? {
+        if !db::activities::record(
+            &txn,
+            self.id.as_str(),
+            "Create",
+            self.actor.inner().as_str(),
+        )
+        .await?
+        {
             return Ok(());
         }
         if db::posts::by_ap_id(&txn, &new.ap_id).await?.is_some() {

@@ -2,11 +2,8 @@
 //! (unknown objects, account deletions, other people's posts) changes nothing.
 
 use activitypub_federation::{
-    config::Data,
-    fetch::object_id::ObjectId,
-    kinds::activity::DeleteType,
-    protocol::verification::verify_domains_match,
-    traits::Activity,
+    config::Data, fetch::object_id::ObjectId, kinds::activity::DeleteType,
+    protocol::verification::verify_domains_match, traits::Activity,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -88,7 +85,14 @@ impl Activity for Delete {
         }
         let group = db::actors::by_id(&data.db, post.group_id).await?;
         let txn = db::write_txn(&data.db).await?;
-        if !db::activities::record(&txn, self.id.as_str(), "Delete", self.actor.inner().as_str()).await? {
+        if !db::activities::record(
+            &txn,
+            self.id.as_str(),
+            "Delete",
+            self.actor.inner().as_str(),
+        )
+        .await?
+        {
             return Ok(());
         }
         db::posts::mark_deleted(&txn, post.id).await?;

@@ -16,7 +16,10 @@ use crate::{
     db,
     domain::FollowState,
     error::AppError,
-    federation::{objects::{actor::DbActor, one_or_many}, outbox},
+    federation::{
+        objects::{actor::DbActor, one_or_many},
+        outbox,
+    },
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,7 +30,11 @@ pub struct Follow {
     pub id: Url,
     pub actor: ObjectId<DbActor>,
     pub object: ObjectId<DbActor>,
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub to: Vec<String>,
 }
 
@@ -57,7 +64,9 @@ impl Activity for Follow {
 
     async fn verify(&self, data: &Data<AppState>) -> Result<(), AppError> {
         if !self.object.is_local(data) {
-            return Err(AppError::bad_request("Follow of an actor not on this instance"));
+            return Err(AppError::bad_request(
+                "Follow of an actor not on this instance",
+            ));
         }
         let group = self
             .object
@@ -77,7 +86,14 @@ impl Activity for Follow {
             return Err(AppError::bad_request("groups cannot join groups"));
         }
         let txn = db::write_txn(&data.db).await?;
-        if !db::activities::record(&txn, self.id.as_str(), "Follow", self.actor.inner().as_str()).await? {
+        if !db::activities::record(
+            &txn,
+            self.id.as_str(),
+            "Follow",
+            self.actor.inner().as_str(),
+        )
+        .await?
+        {
             return Ok(());
         }
         db::follows::upsert(
@@ -96,7 +112,15 @@ impl Activity for Follow {
             object: serde_json::to_value(&self)?,
             to: vec![follower.row.ap_id.clone()],
         };
-        outbox::queue(&txn, &data.urls, &accept_id, &accept, &group, vec![follower.row.inbox.clone()]).await?;
+        outbox::queue(
+            &txn,
+            &data.urls,
+            &accept_id,
+            &accept,
+            &group,
+            vec![follower.row.inbox.clone()],
+        )
+        .await?;
         txn.commit().await?;
         data.wake_delivery();
         tracing::info!(group = %group.handle(), member = %follower.handle(), "member joined");

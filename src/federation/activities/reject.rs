@@ -48,7 +48,14 @@ impl Activity for Reject {
             return Ok(());
         };
         let txn = db::write_txn(&data.db).await?;
-        if !db::activities::record(&txn, self.id.as_str(), "Reject", self.actor.inner().as_str()).await? {
+        if !db::activities::record(
+            &txn,
+            self.id.as_str(),
+            "Reject",
+            self.actor.inner().as_str(),
+        )
+        .await?
+        {
             return Ok(());
         }
         db::follows::delete(&txn, follow.follower_id, follow.group_id).await?;

@@ -47,7 +47,9 @@ impl Activity for Undo {
             return Ok(());
         };
         let txn = db::write_txn(&data.db).await?;
-        if !db::activities::record(&txn, self.id.as_str(), "Undo", self.actor.inner().as_str()).await? {
+        if !db::activities::record(&txn, self.id.as_str(), "Undo", self.actor.inner().as_str())
+            .await?
+        {
             return Ok(());
         }
         db::follows::delete(&txn, follower.id, group.id).await?;

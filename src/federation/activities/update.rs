@@ -80,7 +80,14 @@ impl Activity for Update {
         let group = DbActor::new(group)?;
         let updated = self.object.updated.unwrap_or_else(Utc::now);
         let txn = db::write_txn(&data.db).await?;
-        if !db::activities::record(&txn, self.id.as_str(), "Update", self.actor.inner().as_str()).await? {
+        if !db::activities::record(
+            &txn,
+            self.id.as_str(),
+            "Update",
+            self.actor.inner().as_str(),
+        )
+        .await?
+        {
             return Ok(());
         }
         if rules::is_newer(Some(updated), post.updated_at) {

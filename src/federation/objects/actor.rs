@@ -31,7 +31,8 @@ pub struct DbActor {
 
 impl DbActor {
     pub fn new(row: actor::Model) -> Result<Self, AppError> {
-        let id = Url::parse(&row.ap_id).map_err(|e| AppError::internal(format!("actor id: {e}")))?;
+        let id =
+            Url::parse(&row.ap_id).map_err(|e| AppError::internal(format!("actor id: {e}")))?;
         Ok(DbActor { row, id })
     }
 
@@ -60,7 +61,11 @@ impl DbActor {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Endpoints {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub shared_inbox: Option<Url>,
 }
 
@@ -71,27 +76,59 @@ pub struct ActorJson {
     pub kind: String,
     pub id: Url,
     pub preferred_username: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub summary: Option<String>,
     pub inbox: Url,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub outbox: Option<Url>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub followers: Option<Url>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub endpoints: Option<Endpoints>,
     pub public_key: PublicKey,
     #[serde(default, deserialize_with = "deserialize_skip_error")]
     pub manually_approves_followers: bool,
     #[serde(default, deserialize_with = "deserialize_skip_error")]
     pub discoverable: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub indexable: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub url: Option<Url>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub published: Option<DateTime<Utc>>,
 }
 
@@ -137,7 +174,9 @@ impl Object for DbActor {
 
     async fn into_json(self, data: &Data<AppState>) -> Result<ActorJson, AppError> {
         let r = &self.row;
-        let kind = self.kind().ok_or_else(|| AppError::internal("bad actor kind"))?;
+        let kind = self
+            .kind()
+            .ok_or_else(|| AppError::internal("bad actor kind"))?;
         let shared_inbox = data.urls.shared_inbox();
         let parse = |s: &Option<String>| s.as_deref().and_then(|s| Url::parse(s).ok());
         Ok(ActorJson {
@@ -163,10 +202,17 @@ impl Object for DbActor {
 
     /// Every endpoint and the key must live on the actor's own origin
     /// (FEP-fe34), and the type must be one we know.
-    async fn verify(json: &ActorJson, expected: &Url, _data: &Data<AppState>) -> Result<(), AppError> {
+    async fn verify(
+        json: &ActorJson,
+        expected: &Url,
+        _data: &Data<AppState>,
+    ) -> Result<(), AppError> {
         verify_domains_match(&json.id, expected)?;
         if ActorKind::from_as_type(&json.kind).is_none() {
-            return Err(AppError::bad_request(format!("unsupported actor type {}", json.kind)));
+            return Err(AppError::bad_request(format!(
+                "unsupported actor type {}",
+                json.kind
+            )));
         }
         if json.preferred_username.trim().is_empty() {
             return Err(AppError::bad_request("actor without preferredUsername"));
@@ -175,7 +221,11 @@ impl Object for DbActor {
         let mut urls = vec![&json.inbox, &key_id, &json.public_key.owner];
         urls.extend(json.outbox.iter());
         urls.extend(json.followers.iter());
-        urls.extend(json.endpoints.iter().filter_map(|e| e.shared_inbox.as_ref()));
+        urls.extend(
+            json.endpoints
+                .iter()
+                .filter_map(|e| e.shared_inbox.as_ref()),
+        );
         if urls.iter().any(|u| !same_origin(u, &json.id)) {
             return Err(AppError::bad_request("actor endpoints on another host"));
         }
@@ -195,7 +245,10 @@ impl Object for DbActor {
                 kind,
                 username: content::sanitize_plain(&json.preferred_username, 100).to_lowercase(),
                 domain: authority(&json.id),
-                display_name: json.name.as_deref().map(|n| content::sanitize_plain(n, 200)),
+                display_name: json
+                    .name
+                    .as_deref()
+                    .map(|n| content::sanitize_plain(n, 200)),
                 summary: json.summary.as_deref().map(content::sanitize_html),
                 inbox: json.inbox.to_string(),
                 shared_inbox: json
@@ -228,6 +281,9 @@ impl Actor for DbActor {
     }
 
     fn shared_inbox(&self) -> Option<Url> {
-        self.row.shared_inbox.as_deref().and_then(|s| Url::parse(s).ok())
+        self.row
+            .shared_inbox
+            .as_deref()
+            .and_then(|s| Url::parse(s).ok())
     }
 }

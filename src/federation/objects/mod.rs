@@ -21,7 +21,9 @@ where
             .filter_map(|i| serde_json::from_value(i).ok())
             .collect(),
         serde_json::Value::Null => vec![],
-        other => serde_json::from_value(other).map(|x| vec![x]).unwrap_or_default(),
+        other => serde_json::from_value(other)
+            .map(|x| vec![x])
+            .unwrap_or_default(),
     })
 }
 
@@ -29,7 +31,10 @@ where
 pub fn id_of(v: &serde_json::Value) -> Option<Url> {
     match v {
         serde_json::Value::String(s) => Url::parse(s).ok(),
-        serde_json::Value::Object(m) => m.get("id").and_then(|i| i.as_str()).and_then(|s| Url::parse(s).ok()),
+        serde_json::Value::Object(m) => m
+            .get("id")
+            .and_then(|i| i.as_str())
+            .and_then(|s| Url::parse(s).ok()),
         _ => None,
     }
 }
@@ -68,10 +73,16 @@ mod tests {
     #[test]
     fn one_or_many_accepts_every_shape() -> Result<(), serde_json::Error> {
         assert_eq!(serde_json::from_str::<T>(r#"{"to":"a"}"#)?.to, vec!["a"]);
-        assert_eq!(serde_json::from_str::<T>(r#"{"to":["a","b"]}"#)?.to, vec!["a", "b"]);
+        assert_eq!(
+            serde_json::from_str::<T>(r#"{"to":["a","b"]}"#)?.to,
+            vec!["a", "b"]
+        );
         assert!(serde_json::from_str::<T>(r#"{}"#)?.to.is_empty());
         assert!(serde_json::from_str::<T>(r#"{"to":null}"#)?.to.is_empty());
-        assert_eq!(serde_json::from_str::<T>(r#"{"to":["a",{"x":1}]}"#)?.to, vec!["a"]);
+        assert_eq!(
+            serde_json::from_str::<T>(r#"{"to":["a",{"x":1}]}"#)?.to,
+            vec!["a"]
+        );
         Ok(())
     }
 

@@ -58,25 +58,65 @@ pub struct PostJson {
     pub to: Vec<String>,
     #[serde(default, deserialize_with = "one_or_many")]
     pub cc: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub audience: Option<ObjectId<DbActor>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub content: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub content_map: Option<std::collections::BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub media_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub source: Option<Source>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub in_reply_to: Option<Url>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub published: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub updated: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_skip_error")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub url: Option<Url>,
 }
 
@@ -85,7 +125,11 @@ impl PostJson {
     pub fn html(&self) -> String {
         self.content
             .clone()
-            .or_else(|| self.content_map.as_ref().and_then(|m| m.values().next().cloned()))
+            .or_else(|| {
+                self.content_map
+                    .as_ref()
+                    .and_then(|m| m.values().next().cloned())
+            })
             .unwrap_or_default()
     }
 }
@@ -100,7 +144,10 @@ pub struct PostContext {
 /// Find the author, group and parent of a post, fetching what we lack (bounded
 /// by the per-request fetch limit). The group is `audience`, else the parent's
 /// group, else a known group among the addressees.
-pub async fn resolve_context(json: &PostJson, data: &Data<AppState>) -> Result<PostContext, AppError> {
+pub async fn resolve_context(
+    json: &PostJson,
+    data: &Data<AppState>,
+) -> Result<PostContext, AppError> {
     let author = json.attributed_to.dereference(data).await?;
     let parent = match &json.in_reply_to {
         Some(url) => {
@@ -119,11 +166,11 @@ pub async fn resolve_context(json: &PostJson, data: &Data<AppState>) -> Result<P
     } else {
         let mut found = None;
         for addr in json.to.iter().chain(json.cc.iter()) {
-            if let Some(a) = db::actors::by_ap_id(&data.db, addr).await? {
-                if a.kind == crate::domain::ActorKind::Group.as_str() {
-                    found = Some(DbActor::new(a)?);
-                    break;
-                }
+            if let Some(a) = db::actors::by_ap_id(&data.db, addr).await?
+                && a.kind == crate::domain::ActorKind::Group.as_str()
+            {
+                found = Some(DbActor::new(a)?);
+                break;
             }
         }
         found.ok_or_else(|| AppError::bad_request("post is not addressed to a known group"))?
@@ -131,12 +178,16 @@ pub async fn resolve_context(json: &PostJson, data: &Data<AppState>) -> Result<P
     if !group.is_group() {
         return Err(AppError::bad_request("audience is not a group"));
     }
-    if let Some(p) = &parent {
-        if p.group_id != group.row.id {
-            return Err(AppError::bad_request("reply to a post of another group"));
-        }
+    if let Some(p) = &parent
+        && p.group_id != group.row.id
+    {
+        return Err(AppError::bad_request("reply to a post of another group"));
     }
-    Ok(PostContext { author, group, parent })
+    Ok(PostContext {
+        author,
+        group,
+        parent,
+    })
 }
 
 /// `PostJson → post row` (not yet stored): sanitised, threaded.
@@ -184,7 +235,11 @@ pub async fn post_to_json(row: &post::Model, data: &Data<AppState>) -> Result<Po
         cc.push(f.clone());
     }
     Ok(PostJson {
-        kind: if row.thread_id.is_none() { PostKind::Page } else { PostKind::Note },
+        kind: if row.thread_id.is_none() {
+            PostKind::Page
+        } else {
+            PostKind::Note
+        },
         id: id.clone(),
         attributed_to: Url::parse(&author.ap_id)?.into(),
         to: vec![group.ap_id.clone(), PUBLIC.to_string()],
@@ -237,7 +292,11 @@ impl Object for DbPost {
 
     /// The post's id and its author share an origin: nobody writes in
     /// someone else's name.
-    async fn verify(json: &PostJson, expected: &Url, _data: &Data<AppState>) -> Result<(), AppError> {
+    async fn verify(
+        json: &PostJson,
+        expected: &Url,
+        _data: &Data<AppState>,
+    ) -> Result<(), AppError> {
         verify_domains_match(&json.id, expected)?;
         verify_domains_match(&json.id, json.attributed_to.inner())?;
         Ok(())
@@ -276,7 +335,9 @@ pub async fn upsert(data: &Data<AppState>, new: NewPost) -> Result<post::Model, 
     match db::posts::insert(&data.db, new).await {
         Ok(row) => Ok(row),
         // Raced with another copy of the same post: take the stored one.
-        Err(e) if db::is_unique_violation(&e) => Err(AppError::Conflict("post already stored".into())),
+        Err(e) if db::is_unique_violation(&e) => {
+            Err(AppError::Conflict("post already stored".into()))
+        }
         Err(e) => Err(e.into()),
     }
 }
