@@ -150,9 +150,9 @@ async fn openapi_document_lists_every_api_route() {
     ];
     let mut routes = vec![];
     for src in sources {
-        for line in src.lines() {
-            if let Some(rest) = line.trim().strip_prefix(".route(\"") {
-                routes.push(rest.split('"').next().unwrap_or_default().to_string());
+        for chunk in src.split(".route(").skip(1) {
+            if let Some(path) = chunk.trim_start().strip_prefix('"') {
+                routes.push(path.split('"').next().unwrap_or_default().to_string());
             }
         }
     }

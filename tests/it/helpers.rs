@@ -247,3 +247,80 @@ pub fn titles(v: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+impl TestInstance {
+    /// A second process of the same instance (same domain, same database),
+    /// as behind a load balancer.
+    pub async fn replica(&self) -> App {
+        let settings = (*self.app().state.settings).clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        App::build(settings, listener)
+            .await
+            .expect("replica starts")
+    }
+}
+
+/// A remote inbox that records what it receives and answers `status`.
+pub struct Sink {
+    pub base: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Sink {
+    pub async fn start(status: StatusCode) -> Sink {
+        Self::start_on(
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+            status,
+        )
+        .await
+    }
+
+    pub async fn start_on(listener: tokio::net::TcpListener, status: StatusCode) -> Sink {
+        use axum::{extract::State, routing::post};
+        let port = listener.local_addr().expect("addr").port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let app = axum::Router::new()
+            .route(
+                "/inbox",
+                post(
+                    move |State(r): State<std::sync::Arc<std::sync::Mutex<Vec<Value>>>>,
+                          headers: axum::http::HeaderMap,
+                          body: bytes::Bytes| async move {
+                        if headers.contains_key("signature") {
+                            if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                                r.lock().expect("lock").push(v);
+                            }
+                        }
+                        axum::http::StatusCode::from_u16(status.as_u16()).expect("status")
+                    },
+                ),
+            )
+            .with_state(received.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Sink {
+            base: format!("http://localhost:{port}"),
+            received,
+            _task: task,
+        }
+    }
+
+    pub fn inbox(&self) -> String {
+        format!("{}/inbox", self.base)
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        self.received
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter_map(|v| v["id"].as_str().map(String::from))
+            .collect()
+    }
+}

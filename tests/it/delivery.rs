@@ -1,0 +1,162 @@
+//! The persistent delivery queue: replicas never send a delivery twice, a
+//! restart loses nothing, an unreachable inbox is retried, and a database that
+//! is down gives 503 instead of a lost write.
+
+use std::collections::HashMap;
+
+use kindred::{db, domain::DeliveryStatus};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Backend, Sink, TestInstance, backends, eventually};
+
+async fn enqueue(a: &TestInstance, n: usize, inboxes: &[String]) -> Vec<String> {
+    let actor = db::actors::instance_actor(a.db())
+        .await
+        .expect("db")
+        .expect("actor");
+    let mut ids = vec![];
+    for i in 0..n {
+        let id = format!("{}/activities/test/{i}", a.base);
+        let payload = json!({"type": "Announce", "id": id, "actor": actor.ap_id, "object": format!("{}/posts/{i}", a.base)});
+        db::deliveries::enqueue(a.db(), &id, actor.id, &payload.to_string(), inboxes)
+            .await
+            .expect("enqueue");
+        ids.push(id);
+    }
+    a.app().state.wake_delivery();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_database_send_each_delivery_once() {
+    for backend in backends() {
+        let a = TestInstance::spawn(backend).await;
+        let replica = a.replica().await;
+        let sink = Sink::start(StatusCode::ACCEPTED).await;
+        let ids = enqueue(&a, 60, &[sink.inbox()]).await;
+        replica.state.wake_delivery();
+        eventually("all delivered", || async {
+            (sink.ids().len() >= ids.len()).then_some(())
+        })
+        .await;
+        // Give a duplicate, if any, time to show up.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for id in sink.ids() {
+            *seen.entry(id).or_default() += 1;
+        }
+        assert_eq!(seen.len(), ids.len(), "{backend:?}");
+        assert!(
+            seen.values().all(|n| *n == 1),
+            "{backend:?}: duplicates {seen:?}"
+        );
+        let delivered = db::deliveries::count_by_status(a.db(), DeliveryStatus::Delivered)
+            .await
+            .expect("count");
+        assert_eq!(delivered, ids.len() as u64);
+        replica.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_deliveries_survive_a_restart_and_a_down_remote() {
+    for backend in backends() {
+        let a = TestInstance::spawn(backend).await;
+        // A remote that is down: nothing listens on this port yet.
+        let reserved = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = reserved.local_addr().expect("addr").port();
+        drop(reserved);
+        let inbox = format!("http://localhost:{port}/inbox");
+        let ids = enqueue(&a, 3, std::slice::from_ref(&inbox)).await;
+        // The first attempt fails and is rescheduled, not dropped.
+        let rows = eventually("first attempt recorded", || async {
+            let rows = db::deliveries::list(a.db(), Some(DeliveryStatus::Pending), 10)
+                .await
+                .ok()?;
+            rows.iter()
+                .all(|r| r.attempts >= 1 && r.last_error.is_some())
+                .then_some(rows)
+        })
+        .await;
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|r| r.next_attempt_at > r.created_at));
+
+        // The server stops; the remote comes back; a new process picks up.
+        let replica_settings = (*a.app().state.settings).clone();
+        let mut a = a;
+        let app = a.app.take().expect("app");
+        app.stop().await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("rebind");
+        let sink = Sink::start_on(listener, StatusCode::ACCEPTED).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        a.app = Some(
+            kindred::app::App::build(replica_settings, listener)
+                .await
+                .expect("restart"),
+        );
+        eventually("delivered after restart", || async {
+            (sink.ids().len() == ids.len()).then_some(())
+        })
+        .await;
+        let mut got = sink.ids();
+        got.sort();
+        let mut want = ids.clone();
+        want.sort();
+        assert_eq!(got, want);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn final_refusals_are_not_retried_but_server_errors_are() {
+    let a = TestInstance::spawn(Backend::Sqlite).await;
+    let gone = Sink::start(StatusCode::GONE).await;
+    let broken = Sink::start(StatusCode::INTERNAL_SERVER_ERROR).await;
+    enqueue(&a, 1, &[gone.inbox(), broken.inbox()]).await;
+    eventually("both answered", || async {
+        (gone.ids().len() == 1 && !broken.ids().is_empty()).then_some(())
+    })
+    .await;
+    let rows = eventually("outcomes recorded", || async {
+        let rows = db::deliveries::list(a.db(), None, 10).await.ok()?;
+        rows.iter()
+            .all(|r| r.locked_until.is_none())
+            .then_some(rows)
+    })
+    .await;
+    let by_inbox = |i: &str| rows.iter().find(|r| r.inbox == i).cloned().expect("row");
+    assert_eq!(
+        by_inbox(&gone.inbox()).status,
+        "delivered",
+        "a 410 is final"
+    );
+    let b = by_inbox(&broken.inbox());
+    assert_eq!(b.status, "pending", "a 500 is retried");
+    assert!(b.last_error.unwrap_or_default().contains("500"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_down_gives_503_not_a_lost_write() {
+    let a = TestInstance::spawn(Backend::Sqlite).await;
+    a.create_group("copd", "COPD").await;
+    let token = a.create_user("erin").await;
+    a.db().clone().close().await.expect("close pool");
+    let (s, v) = a.post("/api/v1/groups/copd/join", &token, json!({})).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["error"], "unavailable");
+    let b = TestInstance::spawn(Backend::Sqlite).await;
+    let follow = json!({
+        "type": "Follow",
+        "id": format!("{}/activities/follow/x", b.base),
+        "actor": b.instance_actor_id(),
+        "object": format!("{}/groups/copd", a.base),
+    });
+    let s = b.signed_post(&format!("{}/inbox", a.base), &follow).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "the sender must retry");
+}
