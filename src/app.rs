@@ -141,12 +141,14 @@ pub fn router(state: AppState, federation: FederationConfig<AppState>) -> Router
         .route("/users/{name}", get(routes::get_person))
         .route("/users/{name}/inbox", post(post_inbox))
         .route("/users/{name}/outbox", get(routes::get_person_outbox))
+        .route("/users/{name}/followers", get(routes::get_person_followers))
         .route("/posts/{id}", get(routes::get_post))
         .merge(api::router())
         .fallback(|| async { AppError::not_found("page") })
         .with_state(state)
         .layer(FederationMiddleware::new(federation))
         .layer(RequestBodyLimitLayer::new(settings.server.max_body_bytes))
+        .layer(axum::middleware::map_response(crate::error::json_errors))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(settings.server.request_timeout_secs),

@@ -41,7 +41,7 @@ pub enum Command {
     /// Manage local accounts.
     #[command(subcommand)]
     User(UserCommand),
-    /// Show the delivery queue: counts, and the newest pending or failed rows.
+    /// Show the delivery queue: counts by status, and the newest 50 rows.
     Deliveries {
         /// Only rows with this status: pending, delivered or failed.
         #[arg(long)]

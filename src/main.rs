@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
     match cli::run(cli, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kindred: {e}");
+            eprintln!("kindred: {}", e.detail());
             ExitCode::FAILURE
         }
     }

@@ -146,7 +146,7 @@ pub async fn group_has_local_member(
     Ok(n > 0)
 }
 
-/// The groups an actor belongs to (accepted), with their follow rows.
+/// Every membership of an actor, pending or accepted.
 pub async fn groups_of(
     db: &impl ConnectionTrait,
     follower_id: i64,

@@ -21,10 +21,20 @@ pub fn is_newer(
     match (incoming, held) {
         (Some(i), Some(h)) => i > h,
         (Some(_), None) => true,
-        // An Update without a date can't be ordered: accept it only if we
-        // have never seen an update either.
-        (None, held) => held.is_none(),
+        // A copy without a date is not an edit: keep what we hold.
+        (None, _) => false,
     }
+}
+
+/// A public group shares only posts their authors made public: a direct or
+/// followers-only post that names the group never becomes a public thread.
+pub fn is_publicly_addressed<'a>(mut audience: impl Iterator<Item = &'a str>) -> bool {
+    audience.any(|a| {
+        matches!(
+            a,
+            "https://www.w3.org/ns/activitystreams#Public" | "as:Public" | "Public"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -37,6 +47,20 @@ mod tests {
         assert!(may_post_in_group(Some(FollowState::Accepted)));
         assert!(!may_post_in_group(Some(FollowState::Pending)));
         assert!(!may_post_in_group(None));
+    }
+
+    #[test]
+    fn only_public_posts_are_shared() {
+        assert!(is_publicly_addressed(
+            ["https://g.example/groups/x", "as:Public"].into_iter()
+        ));
+        assert!(is_publicly_addressed(
+            ["https://www.w3.org/ns/activitystreams#Public"].into_iter()
+        ));
+        assert!(!is_publicly_addressed(
+            ["https://g.example/groups/x"].into_iter()
+        ));
+        assert!(!is_publicly_addressed(std::iter::empty()));
     }
 
     #[test]
@@ -53,5 +77,6 @@ mod tests {
         assert!(!is_newer(Some(t), Some(t)));
         assert!(is_newer(Some(t), None));
         assert!(!is_newer(None, Some(t)));
+        assert!(!is_newer(None, None));
     }
 }

@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod inbox;
 pub mod objects;
 pub mod outbox;
+pub mod resolve;
 pub mod routes;
 pub mod urls;
 pub mod wellknown;

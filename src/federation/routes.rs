@@ -89,6 +89,15 @@ pub async fn get_person_outbox(
     Ok(collection(format!("{}/outbox", p.row.ap_id), 0))
 }
 
+/// People have no followers here (only groups do): an empty collection.
+pub async fn get_person_followers(
+    data: FedData,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let p = local_actor(&data, &name, ActorKind::Person).await?;
+    Ok(collection(format!("{}/followers", p.row.ap_id), 0))
+}
+
 /// A post, or a Tombstone with 410 once deleted (peers delete their copy).
 pub async fn get_post(data: FedData, Path(id): Path<i64>) -> Result<Response, AppError> {
     let row = db::posts::by_id(&data.db, id)

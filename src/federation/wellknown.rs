@@ -51,21 +51,14 @@ pub async fn webfinger(
     }
     let body = Webfinger {
         subject: format!("acct:{}@{}", actor.username, data.domain()),
-        links: vec![
-            WebfingerLink {
-                rel: Some("http://webfinger.net/rel/profile-page".into()),
-                kind: Some("text/html".into()),
-                href: Some(id.clone()),
-                ..Default::default()
-            },
-            WebfingerLink {
-                rel: Some("self".into()),
-                kind: Some("application/activity+json".into()),
-                href: Some(id.clone()),
-                properties,
-                ..Default::default()
-            },
-        ],
+        // No profile-page link until there are HTML pages.
+        links: vec![WebfingerLink {
+            rel: Some("self".into()),
+            kind: Some("application/activity+json".into()),
+            href: Some(id.clone()),
+            properties,
+            ..Default::default()
+        }],
         aliases: vec![id],
         properties: Default::default(),
     };

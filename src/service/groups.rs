@@ -1,8 +1,6 @@
 //! Groups: create (admins), find by handle — local, known remote, or resolved
 //! through WebFinger — and join or leave, locally or over federation.
 
-use activitypub_federation::fetch::webfinger::webfinger_resolve_actor;
-
 use super::users::CurrentUser;
 use crate::{
     app::AppState,
@@ -71,7 +69,7 @@ pub async fn find_group(data: &FedData, input: &str) -> Result<DbActor, AppError
     {
         return DbActor::new(row);
     }
-    let actor: DbActor = webfinger_resolve_actor(&format!("{}@{}", h.name, host), data)
+    let actor = crate::federation::resolve::actor_by_handle(data, &h.name, &host)
         .await
         .map_err(|e| match e {
             AppError::NotFound(_) | AppError::Remote(_) => {

@@ -16,6 +16,9 @@ pub async fn ensure_instance_actor(state: &AppState) -> Result<DbActor, AppError
         db::actors::new_local(id.to_string(), ActorKind::Application, domain, domain, keys);
     row.discoverable = sea_orm::Set(false);
     row.manually_approves_followers = sea_orm::Set(true);
+    // It follows nobody and posts nothing: no collections to advertise.
+    row.outbox = sea_orm::Set(None);
+    row.followers = sea_orm::Set(None);
     match db::actors::insert(&state.db, row).await {
         Ok(row) => DbActor::new(row),
         // Another replica created it first.

@@ -29,6 +29,11 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         assert_eq!(body["error"], "bad_request");
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
 
+        // A malformed path parameter: 400, also in our format.
+        let (s, v) = a.get("/api/v1/posts/not-a-number", None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(v["error"], "bad_request", "{v}");
+
         // No token, bad token.
         let (s, v) = a
             .call(Method::POST, "/api/v1/groups/epilepsy/join", None, None)

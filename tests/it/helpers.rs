@@ -291,10 +291,10 @@ impl Sink {
                     move |State(r): State<std::sync::Arc<std::sync::Mutex<Vec<Value>>>>,
                           headers: axum::http::HeaderMap,
                           body: bytes::Bytes| async move {
-                        if headers.contains_key("signature") {
-                            if let Ok(v) = serde_json::from_slice::<Value>(&body) {
-                                r.lock().expect("lock").push(v);
-                            }
+                        if headers.contains_key("signature")
+                            && let Ok(v) = serde_json::from_slice::<Value>(&body)
+                        {
+                            r.lock().expect("lock").push(v);
                         }
                         axum::http::StatusCode::from_u16(status.as_u16()).expect("status")
                     },

@@ -138,7 +138,7 @@ async fn raw_post_status(base: &str, path: &str, len: usize) -> u16 {
             sent += n;
         }
     });
-    let mut buf = vec![0u8; 64];
+    let mut buf = [0u8; 64];
     let mut got = 0;
     while got < 12 {
         match rd.read(&mut buf[got..]).await {

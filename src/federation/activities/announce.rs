@@ -137,7 +137,15 @@ async fn receive_post(
         if let Some(a) = inner_actor {
             super::create::verify_authorship(a, &json)?;
         }
+        if !json.is_public() {
+            return Err(AppError::forbidden("announced post is not public"));
+        }
         let ctx = resolve_context(&json, data).await?;
+        if ctx.group.row.id != group.row.id {
+            return Err(AppError::bad_request(
+                "group announced a post of another group",
+            ));
+        }
         let new = new_post_from_json(&json, &ctx)?;
         upsert(data, new).await?
     } else {

@@ -88,6 +88,11 @@ impl Activity for Create {
             // Not for a group we host: nothing to do with it here.
             return Ok(());
         }
+        if !self.object.is_public() {
+            return Err(AppError::forbidden(
+                "this group is public: only public posts are shared in it",
+            ));
+        }
         let membership = db::follows::state(&data.db, ctx.author.row.id, ctx.group.row.id).await?;
         if !rules::may_post_in_group(membership) {
             return Err(AppError::forbidden("only members can post in this group"));
@@ -112,7 +117,7 @@ impl Activity for Create {
         outbox::announce_to_members(&txn, &data.urls, &ctx.group, &self).await?;
         txn.commit().await?;
         data.wake_delivery();
-        tracing::info!(group = %ctx.group.handle(), author = %ctx.author.handle(), "post received");
+        tracing::debug!("post received and announced");
         Ok(())
     }
 }

@@ -123,7 +123,8 @@ impl Activity for Follow {
         .await?;
         txn.commit().await?;
         data.wake_delivery();
-        tracing::info!(group = %group.handle(), member = %follower.handle(), "member joined");
+        // Who joined which group is health data: not in the logs.
+        tracing::debug!("remote member joined");
         Ok(())
     }
 }

@@ -54,7 +54,7 @@ impl Activity for Undo {
         }
         db::follows::delete(&txn, follower.id, group.id).await?;
         txn.commit().await?;
-        tracing::info!(member = %self.actor, "member left");
+        tracing::debug!("remote member left");
         Ok(())
     }
 }

@@ -43,7 +43,7 @@ pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 
 /// All the spellings of the public audience seen in the wild.
 pub fn is_public(s: &str) -> bool {
-    matches!(s, PUBLIC | "as:Public" | "Public")
+    crate::domain::rules::is_publicly_addressed(std::iter::once(s))
 }
 
 /// "host" or "host:port": how we name a remote instance (ports matter in dev mode).

@@ -121,6 +121,13 @@ pub struct PostJson {
 }
 
 impl PostJson {
+    /// Public in `to` or `cc`, however spelled.
+    pub fn is_public(&self) -> bool {
+        crate::domain::rules::is_publicly_addressed(
+            self.to.iter().chain(self.cc.iter()).map(String::as_str),
+        )
+    }
+
     /// `content`, or the first `contentMap` entry when there is no `content`.
     pub fn html(&self) -> String {
         self.content
@@ -332,12 +339,13 @@ pub async fn upsert(data: &Data<AppState>, new: NewPost) -> Result<post::Model, 
             .await?
             .ok_or_else(|| AppError::internal("post vanished"));
     }
+    let ap_id = new.ap_id.clone();
     match db::posts::insert(&data.db, new).await {
         Ok(row) => Ok(row),
         // Raced with another copy of the same post: take the stored one.
-        Err(e) if db::is_unique_violation(&e) => {
-            Err(AppError::Conflict("post already stored".into()))
-        }
+        Err(e) if db::is_unique_violation(&e) => db::posts::by_ap_id(&data.db, &ap_id)
+            .await?
+            .ok_or_else(|| AppError::internal("post vanished")),
         Err(e) => Err(e.into()),
     }
 }
