@@ -18,8 +18,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Admin commands print their own result; only the server logs at `info`.
+    let default_filter = match cli.command {
+        cli::Command::Serve => settings.log.filter.as_str(),
+        _ => "warn",
+    };
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.log.filter))
+        .or_else(|_| EnvFilter::try_new(default_filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -91,8 +91,11 @@ pub async fn join(
     me: &CurrentUser,
     group: &DbActor,
 ) -> Result<FollowState, AppError> {
-    if let Some(state) = db::follows::state(&data.db, me.actor.id, group.row.id).await? {
-        return Ok(state);
+    // Joining again while still pending sends a fresh Follow: the first may
+    // have been refused or lost.
+    let existing = db::follows::state(&data.db, me.actor.id, group.row.id).await?;
+    if existing == Some(FollowState::Accepted) {
+        return Ok(FollowState::Accepted);
     }
     if group.row.local {
         db::follows::upsert(

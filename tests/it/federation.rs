@@ -254,3 +254,60 @@ async fn scenario(backend: Backend) {
     expected.sort();
     assert_eq!(inboxes, expected);
 }
+
+/// A join left pending (its Follow lost or refused) is retried by joining
+/// again: a fresh Follow goes out, and the group's Accept completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_again_while_pending_sends_a_fresh_follow() {
+    let a = TestInstance::spawn(Backend::Sqlite).await;
+    let b = TestInstance::spawn(Backend::Sqlite).await;
+    a.create_group("ms-support", "Multiple sclerosis support")
+        .await;
+    let alice = b.create_user("alice").await;
+    let group = format!("ms-support@{}", a.domain);
+    join_remote(&b, &alice, &group).await;
+
+    // Pretend the Accept never came.
+    use kindred::{db, domain::FollowState};
+    let me = db::users::by_username(b.db(), "alice")
+        .await
+        .expect("db")
+        .expect("alice");
+    let g = db::actors::remote_by_handle(
+        b.db(),
+        "ms-support",
+        &a.domain,
+        kindred::domain::ActorKind::Group,
+    )
+    .await
+    .expect("db")
+    .expect("group");
+    let f = db::follows::get(b.db(), me.1.id, g.id)
+        .await
+        .expect("db")
+        .expect("follow");
+    db::follows::set_state(b.db(), f.id, FollowState::Pending)
+        .await
+        .expect("db");
+
+    let (s, v) = b
+        .post(&format!("/api/v1/groups/{group}/join"), &alice, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    use kindred::db::entities::delivery;
+    let follows = delivery::Entity::find()
+        .filter(delivery::Column::Payload.contains("\"Follow\""))
+        .filter(delivery::Column::Payload.not_like("%Accept%"))
+        .all(b.db())
+        .await
+        .expect("deliveries");
+    assert_eq!(follows.len(), 2, "a second Follow was queued");
+    assert_ne!(follows[0].activity_ap_id, follows[1].activity_ap_id);
+    eventually("accepted again", || async {
+        let (_, v) = b
+            .get(&format!("/api/v1/groups/{group}"), Some(&alice))
+            .await;
+        (v["membership"] == "accepted").then_some(())
+    })
+    .await;
+}
