@@ -10,6 +10,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY migrations ./migrations
 COPY src ./src
 COPY config ./config
+# Declared as a target in Cargo.toml: cargo wants it present even for a release build.
+COPY tests ./tests
 
 RUN cargo build --release --locked \
     && strip target/release/kindred
@@ -25,6 +27,8 @@ RUN apt-get update \
          --shell /usr/sbin/nologin kindred
 
 COPY --from=builder /build/target/release/kindred /usr/local/bin/kindred
+# A reference copy for admins: the defaults are compiled in; a file of your own
+# is layered over them with `--config FILE` (or KINDRED_CONFIG).
 COPY --from=builder /build/config/default.toml /etc/kindred/default.toml
 
 USER kindred
