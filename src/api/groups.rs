@@ -201,7 +201,9 @@ async fn threads(
 #[derive(Deserialize)]
 struct NewThread {
     title: String,
+    /// Markdown.
     content: String,
+    content_warning: Option<String>,
 }
 
 async fn create_thread(
@@ -211,7 +213,12 @@ async fn create_thread(
     ApiJson(req): ApiJson<NewThread>,
 ) -> Result<(StatusCode, Json<PostView>), AppError> {
     let g = groups::find_group(&data, &handle).await?;
-    let row = posts::create_thread(&data, &me, &g, &req.title, &req.content).await?;
+    let draft = posts::Draft {
+        title: Some(&req.title),
+        body: &req.content,
+        content_warning: req.content_warning.as_deref(),
+    };
+    let row = posts::create_thread(&data, &me, &g, draft).await?;
     Ok((
         StatusCode::CREATED,
         Json(PostView::new(&row, &me.actor, &g)),

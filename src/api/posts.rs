@@ -16,6 +16,7 @@ use crate::{
         self,
         entities::{actor, post},
     },
+    domain::markup::TagKind,
     error::AppError,
     federation::{FedData, objects::actor::DbActor},
     service::posts,
@@ -35,6 +36,14 @@ pub struct AuthorView {
 }
 
 #[derive(Serialize)]
+pub struct TagView {
+    /// `mention` or `hashtag`.
+    kind: &'static str,
+    name: String,
+    url: String,
+}
+
+#[derive(Serialize)]
 pub struct PostView {
     id: i64,
     url: String,
@@ -43,8 +52,13 @@ pub struct PostView {
     title: Option<String>,
     /// Sanitised HTML.
     content_html: String,
-    /// What the author typed (local posts only).
+    /// What the author typed, Markdown (local posts only).
     source: Option<String>,
+    /// Shown instead of the content until the reader opens it.
+    content_warning: Option<String>,
+    sensitive: bool,
+    /// Mentions and hashtags.
+    tags: Vec<TagView>,
     thread_id: Option<i64>,
     in_reply_to_id: Option<i64>,
     published: DateTime<Utc>,
@@ -65,6 +79,19 @@ impl PostView {
             title: p.title.clone(),
             content_html: p.content_html.clone(),
             source: p.source.clone(),
+            content_warning: p.content_warning.clone(),
+            sensitive: p.sensitive,
+            tags: db::posts::tags_of(p)
+                .into_iter()
+                .map(|t| TagView {
+                    kind: match t.kind {
+                        TagKind::Mention => "mention",
+                        TagKind::Hashtag => "hashtag",
+                    },
+                    name: t.name,
+                    url: t.href,
+                })
+                .collect(),
             thread_id: p.thread_id,
             in_reply_to_id: p.in_reply_to_id,
             published: p.published_at,
@@ -117,7 +144,9 @@ async fn replies(
 
 #[derive(Deserialize)]
 struct NewReply {
+    /// Markdown.
     content: String,
+    content_warning: Option<String>,
 }
 
 async fn reply(
@@ -126,7 +155,12 @@ async fn reply(
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<NewReply>,
 ) -> Result<(StatusCode, Json<PostView>), AppError> {
-    let row = posts::reply(&data, &me, id, &req.content).await?;
+    let draft = posts::Draft {
+        title: None,
+        body: &req.content,
+        content_warning: req.content_warning.as_deref(),
+    };
+    let row = posts::reply(&data, &me, id, draft).await?;
     let (_, _, g) = live_post(&data, row.id).await?;
     Ok((
         StatusCode::CREATED,
@@ -138,6 +172,8 @@ async fn reply(
 struct EditPost {
     title: Option<String>,
     content: String,
+    /// Absent: unchanged; empty: removed.
+    content_warning: Option<String>,
 }
 
 async fn edit(
@@ -146,7 +182,12 @@ async fn edit(
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<EditPost>,
 ) -> Result<Json<PostView>, AppError> {
-    let row = posts::edit(&data, &me, id, req.title.as_deref(), &req.content).await?;
+    let draft = posts::Draft {
+        title: req.title.as_deref(),
+        body: &req.content,
+        content_warning: req.content_warning.as_deref(),
+    };
+    let row = posts::edit(&data, &me, id, draft).await?;
     let (_, _, g) = live_post(&data, row.id).await?;
     Ok(Json(PostView::new(&row, &me.actor, &g)))
 }

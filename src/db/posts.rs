@@ -7,6 +7,35 @@ use sea_orm::{
 };
 
 use super::entities::{actor, post};
+use crate::domain::markup::Tag;
+
+/// What an author writes: title (threads), sanitised HTML, the source they
+/// typed (local posts), content warning, and the post's mentions and hashtags.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Body {
+    pub title: Option<String>,
+    pub html: String,
+    pub source: Option<String>,
+    pub content_warning: Option<String>,
+    pub sensitive: bool,
+    pub tags: Vec<Tag>,
+}
+
+fn tags_json(tags: &[Tag]) -> Option<String> {
+    if tags.is_empty() {
+        None
+    } else {
+        serde_json::to_string(tags).ok()
+    }
+}
+
+/// A stored post's mentions and hashtags (an unreadable column reads as none).
+pub fn tags_of(p: &post::Model) -> Vec<Tag> {
+    p.tags
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default()
+}
 
 pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<post::Model>, DbErr> {
     post::Entity::find_by_id(id).one(db).await
@@ -28,9 +57,7 @@ pub struct NewPost {
     pub group_id: i64,
     pub thread_id: Option<i64>,
     pub in_reply_to_id: Option<i64>,
-    pub title: Option<String>,
-    pub content_html: String,
-    pub source: Option<String>,
+    pub body: Body,
     pub local: bool,
     pub published_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
@@ -43,9 +70,12 @@ pub async fn insert(db: &impl ConnectionTrait, p: NewPost) -> Result<post::Model
         group_id: Set(p.group_id),
         thread_id: Set(p.thread_id),
         in_reply_to_id: Set(p.in_reply_to_id),
-        title: Set(p.title),
-        content_html: Set(p.content_html),
-        source: Set(p.source),
+        tags: Set(tags_json(&p.body.tags)),
+        title: Set(p.body.title),
+        content_html: Set(p.body.html),
+        source: Set(p.body.source),
+        content_warning: Set(p.body.content_warning),
+        sensitive: Set(p.body.sensitive),
         local: Set(p.local),
         published_at: Set(p.published_at),
         updated_at: Set(p.updated_at),
@@ -66,19 +96,21 @@ pub async fn set_ap_id(db: &impl ConnectionTrait, id: i64, ap_id: &str) -> Resul
     Ok(())
 }
 
+/// An edit: new content; the title changes only when one is given.
 pub async fn update_content(
     db: &impl ConnectionTrait,
     id: i64,
-    title: Option<String>,
-    content_html: String,
-    source: Option<String>,
+    body: Body,
     updated_at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let mut q = post::Entity::update_many()
-        .col_expr(post::Column::ContentHtml, content_html.into())
-        .col_expr(post::Column::Source, source.into())
+        .col_expr(post::Column::ContentHtml, body.html.into())
+        .col_expr(post::Column::Source, body.source.into())
+        .col_expr(post::Column::ContentWarning, body.content_warning.into())
+        .col_expr(post::Column::Sensitive, body.sensitive.into())
+        .col_expr(post::Column::Tags, tags_json(&body.tags).into())
         .col_expr(post::Column::UpdatedAt, Some(updated_at).into());
-    if let Some(t) = title {
+    if let Some(t) = body.title {
         q = q.col_expr(post::Column::Title, Some(t).into());
     }
     q.filter(post::Column::Id.eq(id)).exec(db).await?;
@@ -92,6 +124,8 @@ pub async fn mark_deleted(db: &impl ConnectionTrait, id: i64) -> Result<(), DbEr
         .col_expr(post::Column::ContentHtml, String::new().into())
         .col_expr(post::Column::Source, Option::<String>::None.into())
         .col_expr(post::Column::Title, Option::<String>::None.into())
+        .col_expr(post::Column::ContentWarning, Option::<String>::None.into())
+        .col_expr(post::Column::Tags, Option::<String>::None.into())
         .filter(post::Column::Id.eq(id))
         .exec(db)
         .await?;

@@ -40,7 +40,8 @@ pub fn plain_text_to_html(text: &str) -> String {
         .collect()
 }
 
-fn escape(s: &str) -> String {
+/// HTML-escape text (for attribute values and text nodes).
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -83,11 +84,30 @@ pub fn sanitize_html(html: &str) -> String {
         "h4",
         "h5",
         "h6",
+        "hr",
+        "sup",
+        "sub",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
     ]
     .into_iter()
     .collect();
+    // The classes Mastodon's clients use to style mentions and hashtags, and
+    // to shorten long links; nothing else.
+    let classes = [
+        ("a", ["mention", "hashtag", "u-url"].as_slice()),
+        ("span", ["h-card", "invisible", "ellipsis"].as_slice()),
+    ]
+    .into_iter()
+    .map(|(t, c)| (t, c.iter().copied().collect()))
+    .collect();
     ammonia::Builder::default()
         .tags(tags)
+        .allowed_classes(classes)
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
         .link_rel(Some("nofollow noopener noreferrer"))
         .clean(html)
@@ -136,6 +156,12 @@ mod tests {
         let link = sanitize_html(r#"<a href="https://ok.example/x">ok</a>"#);
         assert!(link.contains(r#"href="https://ok.example/x""#));
         assert!(link.contains("noopener"));
+        let mention = sanitize_html(
+            r#"<span class="h-card evil"><a class="u-url mention x" href="https://m.example/@a">@<span>a</span></a></span>"#,
+        );
+        assert!(mention.contains(r#"class="h-card""#), "{mention}");
+        assert!(mention.contains(r#"class="u-url mention""#), "{mention}");
+        assert!(!mention.contains("evil") && !mention.contains(" x\""));
     }
 
     #[test]

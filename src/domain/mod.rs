@@ -3,6 +3,7 @@
 
 pub mod content;
 pub mod handle;
+pub mod markup;
 pub mod retry;
 pub mod rules;
 

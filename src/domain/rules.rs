@@ -37,6 +37,16 @@ pub fn is_publicly_addressed<'a>(mut audience: impl Iterator<Item = &'a str>) ->
     })
 }
 
+/// The public audience spelt in full (receivers that don't expand JSON-LD
+/// only know this form): applied to what we pass on.
+pub fn normalize_public(audience: &mut [String]) {
+    for a in audience.iter_mut() {
+        if is_publicly_addressed(std::iter::once(a.as_str())) {
+            *a = "https://www.w3.org/ns/activitystreams#Public".to_string();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

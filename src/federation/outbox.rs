@@ -27,7 +27,10 @@ pub async fn queue<A: Serialize>(
     if remote.is_empty() {
         return Ok(());
     }
-    let payload = serde_json::to_string(&WithContext::new_default(activity))?;
+    let payload = serde_json::to_string(&WithContext::new(
+        activity,
+        super::objects::object_context(),
+    ))?;
     db::deliveries::enqueue(db, activity_id.as_str(), signer.row.id, &payload, &remote).await?;
     Ok(())
 }
@@ -40,6 +43,33 @@ pub async fn announce_to_members<A: Serialize>(
     group: &DbActor,
     inner: &A,
 ) -> Result<(), AppError> {
+    announce(db, urls, group, serde_json::to_value(inner)?).await
+}
+
+/// The group boosts a new thread by its id: what Mastodon (and other
+/// microblogs) show in their followers' timelines; it fetches the post by id.
+/// FEP-1b12 servers get it too and find the post they already have.
+pub async fn announce_object_to_members(
+    db: &impl ConnectionTrait,
+    urls: &Urls,
+    group: &DbActor,
+    object: &Url,
+) -> Result<(), AppError> {
+    announce(
+        db,
+        urls,
+        group,
+        serde_json::Value::String(object.to_string()),
+    )
+    .await
+}
+
+async fn announce(
+    db: &impl ConnectionTrait,
+    urls: &Urls,
+    group: &DbActor,
+    object: serde_json::Value,
+) -> Result<(), AppError> {
     let id = urls.new_activity("announce");
     let mut cc = vec![];
     if let Some(f) = &group.row.followers {
@@ -49,7 +79,7 @@ pub async fn announce_to_members<A: Serialize>(
         kind: AnnounceType::Announce,
         id: id.clone(),
         actor: group.object_id(),
-        object: serde_json::to_value(inner)?,
+        object,
         to: vec![PUBLIC_AUDIENCE.to_string()],
         cc,
         audience: Some(group.object_id()),

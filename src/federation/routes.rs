@@ -15,6 +15,7 @@ use super::{
     FedData,
     objects::{
         actor::{DbActor, actor_context},
+        object_context,
         post::DbPost,
     },
 };
@@ -115,7 +116,7 @@ pub async fn get_post(data: FedData, Path(id): Path<i64>) -> Result<Response, Ap
         return Ok(res);
     }
     let json = DbPost::new(row)?.into_json(&data).await?;
-    let mut res = FederationJson(WithContext::new_default(json)).into_response();
+    let mut res = FederationJson(WithContext::new(json, object_context())).into_response();
     res.headers_mut()
         .insert(header::VARY, header::HeaderValue::from_static("Accept"));
     Ok(res)

@@ -36,6 +36,14 @@ impl Urls {
     pub fn shared_inbox(&self) -> Url {
         self.join("/inbox")
     }
+    /// A hashtag's page (the tag is percent-encoded).
+    pub fn tag(&self, tag: &str) -> Url {
+        let mut u = self.join("/tags/");
+        if let Ok(mut seg) = u.path_segments_mut() {
+            seg.pop_if_empty().push(tag);
+        }
+        u
+    }
     pub fn post(&self, id: i64) -> Url {
         self.join(&format!("/posts/{id}"))
     }

@@ -6,7 +6,7 @@ use chrono::Utc;
 use sea_orm::ConnectionTrait;
 use url::Url;
 
-use super::users::CurrentUser;
+use super::{compose, users::CurrentUser};
 use crate::{
     db::{self, entities::post, posts::NewPost},
     domain::{content, rules},
@@ -35,7 +35,8 @@ async fn require_member(data: &FedData, me: &CurrentUser, group: &DbActor) -> Re
 }
 
 /// Send `activity` by `me` where it must go: a remote group's inbox, or, for
-/// our own group, the group's Announce to every member server.
+/// our own group, the group's Announce to every member server; and straight
+/// to the remote people it mentions or answers (`direct`), as Mastodon does.
 async fn federate<A: serde::Serialize>(
     txn: &impl ConnectionTrait,
     data: &FedData,
@@ -43,20 +44,44 @@ async fn federate<A: serde::Serialize>(
     group: &DbActor,
     id: &Url,
     activity: &A,
+    direct: &[DbActor],
 ) -> Result<(), AppError> {
+    let mut inboxes: Vec<String> = vec![];
     if group.row.local {
-        outbox::announce_to_members(txn, &data.urls, group, activity).await
+        outbox::announce_to_members(txn, &data.urls, group, activity).await?;
     } else {
-        outbox::queue(
-            txn,
-            &data.urls,
-            id,
-            activity,
-            me,
-            vec![group.row.inbox.clone()],
-        )
-        .await
+        inboxes.push(group.row.inbox.clone());
     }
+    for a in direct {
+        let inbox = a
+            .row
+            .shared_inbox
+            .clone()
+            .unwrap_or_else(|| a.row.inbox.clone());
+        if !inboxes.contains(&inbox) {
+            inboxes.push(inbox);
+        }
+    }
+    outbox::queue(txn, &data.urls, id, activity, me, inboxes).await
+}
+
+/// The remote people a post goes to directly: those it mentions, and the
+/// author of the post it answers.
+async fn direct_recipients(
+    data: &FedData,
+    mentioned: Vec<DbActor>,
+    parent: Option<&post::Model>,
+) -> Result<Vec<DbActor>, AppError> {
+    let mut out = mentioned;
+    if let Some(p) = parent
+        && let Some(a) = db::actors::by_id(&data.db, p.author_id).await?
+        && !a.local
+        && a.kind != crate::domain::ActorKind::Group.as_str()
+        && !out.iter().any(|x| x.row.id == a.id)
+    {
+        out.push(DbActor::new(a)?);
+    }
+    Ok(out)
 }
 
 async fn publish_new(
@@ -64,6 +89,7 @@ async fn publish_new(
     me: &CurrentUser,
     group: &DbActor,
     mut new: NewPost,
+    direct: &[DbActor],
 ) -> Result<post::Model, AppError> {
     let author = DbActor::new(me.actor.clone())?;
     let txn = db::write_txn(&data.db).await?;
@@ -76,10 +102,21 @@ async fn publish_new(
     let json = post_to_json(&row, data).await?;
     let id = data.urls.new_activity("create");
     let create = Create::new(id.clone(), &author, json);
-    federate(&txn, data, &author, group, &id, &create).await?;
+    federate(&txn, data, &author, group, &id, &create, direct).await?;
+    if group.row.local && row.thread_id.is_none() {
+        // Mastodon shows a group's boost of the post itself, not of a Create.
+        outbox::announce_object_to_members(&txn, &data.urls, group, &ap_id).await?;
+    }
     txn.commit().await?;
     data.wake_delivery();
     Ok(row)
+}
+
+/// What a member writes: Markdown `body`, an optional content warning.
+pub struct Draft<'a> {
+    pub title: Option<&'a str>,
+    pub body: &'a str,
+    pub content_warning: Option<&'a str>,
 }
 
 #[tracing::instrument(skip_all, fields(group = %group.handle()))]
@@ -87,26 +124,27 @@ pub async fn create_thread(
     data: &FedData,
     me: &CurrentUser,
     group: &DbActor,
-    title: &str,
-    body: &str,
+    draft: Draft<'_>,
 ) -> Result<post::Model, AppError> {
-    let title = content::validate_title(title).map_err(AppError::BadRequest)?;
-    let body = content::validate_body(body).map_err(AppError::BadRequest)?;
+    let title =
+        content::validate_title(draft.title.unwrap_or_default()).map_err(AppError::BadRequest)?;
+    let body = content::validate_body(draft.body).map_err(AppError::BadRequest)?;
+    let warning = compose::validate_warning(draft.content_warning)?;
     require_member(data, me, group).await?;
+    let composed = compose::compose(data, Some(title), body, warning).await?;
+    let direct = direct_recipients(data, composed.mentioned, None).await?;
     let new = NewPost {
         ap_id: String::new(),
         author_id: me.actor.id,
         group_id: group.row.id,
         thread_id: None,
         in_reply_to_id: None,
-        title: Some(title),
-        content_html: content::plain_text_to_html(&body),
-        source: Some(body),
+        body: composed.body,
         local: true,
         published_at: Utc::now(),
         updated_at: None,
     };
-    publish_new(data, me, group, new).await
+    publish_new(data, me, group, new, &direct).await
 }
 
 #[tracing::instrument(skip_all, fields(parent = parent_id))]
@@ -114,29 +152,47 @@ pub async fn reply(
     data: &FedData,
     me: &CurrentUser,
     parent_id: i64,
-    body: &str,
+    draft: Draft<'_>,
 ) -> Result<post::Model, AppError> {
-    let body = content::validate_body(body).map_err(AppError::BadRequest)?;
+    if draft.title.is_some_and(|t| !t.trim().is_empty()) {
+        return Err(AppError::bad_request("a reply has no title"));
+    }
+    let body = content::validate_body(draft.body).map_err(AppError::BadRequest)?;
+    let warning = compose::validate_warning(draft.content_warning)?;
     let parent = db::posts::by_id(&data.db, parent_id)
         .await?
         .filter(|p| p.deleted_at.is_none())
         .ok_or_else(|| AppError::not_found("post"))?;
     let group = group_of(data, parent.group_id).await?;
     require_member(data, me, &group).await?;
+    let composed = compose::compose(data, None, body, warning).await?;
+    let direct = direct_recipients(data, composed.mentioned, Some(&parent)).await?;
     let new = NewPost {
         ap_id: String::new(),
         author_id: me.actor.id,
         group_id: group.row.id,
         thread_id: Some(parent.thread_id.unwrap_or(parent.id)),
         in_reply_to_id: Some(parent.id),
-        title: None,
-        content_html: content::plain_text_to_html(&body),
-        source: Some(body),
+        body: composed.body,
         local: true,
         published_at: Utc::now(),
         updated_at: None,
     };
-    publish_new(data, me, &group, new).await
+    publish_new(data, me, &group, new, &direct).await
+}
+
+/// The remote actors a stored post mentions (known ones only: no lookups).
+async fn mentioned_actors(data: &FedData, post: &post::Model) -> Result<Vec<DbActor>, AppError> {
+    let mut out = vec![];
+    for t in db::posts::tags_of(post) {
+        if t.kind == crate::domain::markup::TagKind::Mention
+            && let Some(a) = db::actors::by_ap_id(&data.db, &t.href).await?
+            && !a.local
+        {
+            out.push(DbActor::new(a)?);
+        }
+    }
+    Ok(out)
 }
 
 async fn own_live_post(data: &FedData, me: &CurrentUser, id: i64) -> Result<post::Model, AppError> {
@@ -150,41 +206,44 @@ async fn own_live_post(data: &FedData, me: &CurrentUser, id: i64) -> Result<post
     Ok(post)
 }
 
+/// Edit my post. `content_warning`: None keeps the current one, `Some("")`
+/// removes it.
 #[tracing::instrument(skip_all, fields(post = id))]
 pub async fn edit(
     data: &FedData,
     me: &CurrentUser,
     id: i64,
-    title: Option<&str>,
-    body: &str,
+    draft: Draft<'_>,
 ) -> Result<post::Model, AppError> {
     let post = own_live_post(data, me, id).await?;
-    let body = content::validate_body(body).map_err(AppError::BadRequest)?;
-    let title = match (title, post.thread_id) {
+    let body = content::validate_body(draft.body).map_err(AppError::BadRequest)?;
+    let title = match (draft.title, post.thread_id) {
         (Some(t), None) => Some(content::validate_title(t).map_err(AppError::BadRequest)?),
         (Some(_), Some(_)) => return Err(AppError::bad_request("a reply has no title")),
         (None, _) => None,
     };
+    let warning = match draft.content_warning {
+        Some(cw) => compose::validate_warning(Some(cw))?,
+        None => post.content_warning.clone(),
+    };
     let group = group_of(data, post.group_id).await?;
     let author = DbActor::new(me.actor.clone())?;
+    let composed = compose::compose(data, title, body, warning).await?;
+    let parent = match post.in_reply_to_id {
+        Some(pid) => db::posts::by_id(&data.db, pid).await?,
+        None => None,
+    };
+    let direct = direct_recipients(data, composed.mentioned, parent.as_ref()).await?;
     let now = Utc::now();
     let txn = db::write_txn(&data.db).await?;
-    db::posts::update_content(
-        &txn,
-        post.id,
-        title,
-        content::plain_text_to_html(&body),
-        Some(body),
-        now,
-    )
-    .await?;
+    db::posts::update_content(&txn, post.id, composed.body, now).await?;
     let row = db::posts::by_id(&txn, post.id)
         .await?
         .ok_or_else(|| AppError::not_found("post"))?;
     let json = post_to_json(&row, data).await?;
     let aid = data.urls.new_activity("update");
     let update = Update::new(aid.clone(), &author, json);
-    federate(&txn, data, &author, &group, &aid, &update).await?;
+    federate(&txn, data, &author, &group, &aid, &update, &direct).await?;
     txn.commit().await?;
     data.wake_delivery();
     Ok(row)
@@ -211,9 +270,15 @@ pub async fn delete(data: &FedData, me: &CurrentUser, id: i64) -> Result<(), App
         ],
         cc,
     );
+    let parent = match post.in_reply_to_id {
+        Some(pid) => db::posts::by_id(&data.db, pid).await?,
+        None => None,
+    };
+    let mentioned = mentioned_actors(data, &post).await?;
+    let direct = direct_recipients(data, mentioned, parent.as_ref()).await?;
     let txn = db::write_txn(&data.db).await?;
     db::posts::mark_deleted(&txn, post.id).await?;
-    federate(&txn, data, &author, &group, &aid, &delete).await?;
+    federate(&txn, data, &author, &group, &aid, &delete, &direct).await?;
     txn.commit().await?;
     data.wake_delivery();
     Ok(())

@@ -20,6 +20,12 @@ pub struct Model {
     /// What a local author typed; None for remote posts.
     pub source: Option<String>,
     pub local: bool,
+    /// Content warning shown before the post (`summary` on the wire).
+    pub content_warning: Option<String>,
+    /// Hidden until clicked (`sensitive` on the wire).
+    pub sensitive: bool,
+    /// Mentions and hashtags, JSON (see `db::posts::tags_of`).
+    pub tags: Option<String>,
     pub published_at: DateTimeUtc,
     pub updated_at: Option<DateTimeUtc>,
     pub deleted_at: Option<DateTimeUtc>,

@@ -18,7 +18,7 @@ use crate::{
         objects::{
             actor::DbActor,
             one_or_many,
-            post::{PostJson, new_post_from_json, resolve_context},
+            post::{PostContext, PostJson, new_post_from_json, resolve_context},
         },
         outbox,
     },
@@ -54,6 +54,51 @@ impl Create {
     }
 }
 
+/// A post joins a group thread only when it is meant for it: the group (or
+/// its followers) is among the recipients, or — for a reply, as Mastodon
+/// addresses one — the author of the post or thread it answers.
+async fn addressed_to_group(
+    create: &Create,
+    ctx: &PostContext,
+    data: &Data<AppState>,
+) -> Result<bool, AppError> {
+    let recipients: Vec<&str> = create
+        .to
+        .iter()
+        .chain(create.cc.iter())
+        .chain(create.object.to.iter())
+        .chain(create.object.cc.iter())
+        .map(String::as_str)
+        .collect();
+    let group = &ctx.group.row;
+    if recipients.contains(&group.ap_id.as_str())
+        || group
+            .followers
+            .as_deref()
+            .is_some_and(|f| recipients.contains(&f))
+        || create.object.audience.as_ref().map(|a| a.inner().as_str()) == Some(group.ap_id.as_str())
+    {
+        return Ok(true);
+    }
+    let Some(parent) = &ctx.parent else {
+        return Ok(false);
+    };
+    let mut authors = vec![parent.author_id];
+    if let Some(t) = parent.thread_id
+        && let Some(thread) = db::posts::by_id(&data.db, t).await?
+    {
+        authors.push(thread.author_id);
+    }
+    for id in authors {
+        if let Some(a) = db::actors::by_id(&data.db, id).await?
+            && recipients.contains(&a.ap_id.as_str())
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Shared by Create and Update: the post speaks for its sender only.
 pub fn verify_authorship(actor: &Url, object: &PostJson) -> Result<(), AppError> {
     if object.attributed_to.inner() != actor {
@@ -79,13 +124,19 @@ impl Activity for Create {
         verify_authorship(self.actor.inner(), &self.object)
     }
 
-    async fn receive(self, data: &Data<AppState>) -> Result<(), AppError> {
+    async fn receive(mut self, data: &Data<AppState>) -> Result<(), AppError> {
         if super::seen(data, &self.id).await? {
             return Ok(());
         }
         let ctx = resolve_context(&self.object, data).await?;
         if !ctx.group.row.local {
             // Not for a group we host: nothing to do with it here.
+            return Ok(());
+        }
+        if !addressed_to_group(&self, &ctx, data).await? {
+            tracing::debug!(
+                "a reply in a group thread not addressed to the group or the thread: ignored"
+            );
             return Ok(());
         }
         if !self.object.is_public() {
@@ -114,6 +165,14 @@ impl Activity for Create {
             return Ok(());
         }
         db::posts::insert(&txn, new).await?;
+        for list in [
+            &mut self.to,
+            &mut self.cc,
+            &mut self.object.to,
+            &mut self.object.cc,
+        ] {
+            rules::normalize_public(list);
+        }
         outbox::announce_to_members(&txn, &data.urls, &ctx.group, &self).await?;
         txn.commit().await?;
         data.wake_delivery();

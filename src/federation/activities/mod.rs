@@ -6,6 +6,7 @@ pub mod announce;
 pub mod create;
 pub mod delete;
 pub mod follow;
+pub mod ignored;
 pub mod reject;
 pub mod undo;
 pub mod update;
@@ -16,7 +17,8 @@ use url::Url;
 
 use crate::{app::AppState, db, error::AppError};
 
-/// Every activity our inboxes accept. Anything else is refused with 400.
+/// Every activity our inboxes accept; `Ignored` takes what we read and set
+/// aside. Anything else is refused with 400.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum InboxActivity {
@@ -28,6 +30,7 @@ pub enum InboxActivity {
     Update(update::Update),
     Delete(delete::Delete),
     Announce(announce::Announce),
+    Ignored(ignored::Ignored),
 }
 
 macro_rules! each {
@@ -41,6 +44,7 @@ macro_rules! each {
             InboxActivity::Update($a) => $e,
             InboxActivity::Delete($a) => $e,
             InboxActivity::Announce($a) => $e,
+            InboxActivity::Ignored($a) => $e,
         }
     };
 }

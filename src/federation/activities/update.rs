@@ -12,10 +12,14 @@ use super::create::verify_authorship;
 use crate::{
     app::AppState,
     db,
-    domain::{content, rules},
+    domain::rules,
     error::AppError,
     federation::{
-        objects::{actor::DbActor, one_or_many, post::PostJson},
+        objects::{
+            actor::DbActor,
+            one_or_many,
+            post::{PostJson, body_from_json},
+        },
         outbox,
     },
 };
@@ -91,16 +95,11 @@ impl Activity for Update {
             return Ok(());
         }
         if rules::is_newer(Some(updated), post.updated_at) {
-            let title = if post.thread_id.is_none() {
-                self.object
-                    .name
-                    .as_deref()
-                    .map(|n| content::sanitize_plain(n, content::MAX_TITLE_CHARS))
-            } else {
-                None
-            };
-            let html = content::sanitize_html(&self.object.html());
-            db::posts::update_content(&txn, post.id, title, html, None, updated).await?;
+            let mut body = body_from_json(&self.object);
+            if post.thread_id.is_some() {
+                body.title = None;
+            }
+            db::posts::update_content(&txn, post.id, body, updated).await?;
             outbox::announce_to_members(&txn, &data.urls, &group, &self).await?;
         }
         txn.commit().await?;

@@ -39,6 +39,19 @@ pub fn id_of(v: &serde_json::Value) -> Option<Url> {
     }
 }
 
+/// The `@context` of posts and activities: ActivityStreams plus the terms
+/// Mastodon uses that it lacks, so JSON-LD processors (Fedify, Misskey) keep
+/// the content warning flag and hashtags.
+pub fn object_context() -> serde_json::Value {
+    serde_json::json!([
+        "https://www.w3.org/ns/activitystreams",
+        {
+            "sensitive": "as:sensitive",
+            "Hashtag": "as:Hashtag"
+        }
+    ])
+}
+
 pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 
 /// All the spellings of the public audience seen in the wild.

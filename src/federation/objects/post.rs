@@ -15,8 +15,15 @@ use url::Url;
 use super::{PUBLIC, actor::DbActor, one_or_many};
 use crate::{
     app::AppState,
-    db::{self, entities::post, posts::NewPost},
-    domain::content,
+    db::{
+        self,
+        entities::post,
+        posts::{Body, NewPost},
+    },
+    domain::{
+        content,
+        markup::{Tag, TagKind},
+    },
     error::AppError,
 };
 
@@ -38,6 +45,87 @@ pub enum PostKind {
     Page,
     Note,
     Article,
+    /// A poll: kept as text with its options listed (we have no polls).
+    Question,
+}
+
+/// A `tag` entry: Mention and Hashtag are kept; Emoji and others are read and
+/// dropped (custom emoji images would load from third-party hosts).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TagJson {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
+    pub name: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
+    pub href: Option<Url>,
+}
+
+/// An `attachment` (image, video, link): shown as a link with its
+/// description, never embedded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentJson {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// A URL, a Link object, or a list of them (PeerTube).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub url: serde_json::Value,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
+    pub href: Option<Url>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
+    pub name: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
+    pub media_type: Option<String>,
+}
+
+impl AttachmentJson {
+    /// The first http(s) URL it points at.
+    pub fn link(&self) -> Option<Url> {
+        let from_value = |v: &serde_json::Value| -> Option<Url> {
+            match v {
+                serde_json::Value::String(s) => Url::parse(s).ok(),
+                serde_json::Value::Object(m) => m
+                    .get("href")
+                    .and_then(|h| h.as_str())
+                    .and_then(|h| Url::parse(h).ok()),
+                _ => None,
+            }
+        };
+        let url = match &self.url {
+            serde_json::Value::Array(items) => items.iter().find_map(from_value),
+            other => from_value(other),
+        };
+        url.or_else(|| self.href.clone())
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+    }
+}
+
+/// A poll option (`oneOf` / `anyOf` of a Question).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PollOption {
+    #[serde(default, deserialize_with = "deserialize_skip_error")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,6 +164,43 @@ pub struct PostJson {
         deserialize_with = "deserialize_skip_error"
     )]
     pub content: Option<String>,
+    /// The content warning (Mastodon's spoiler text).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
+    pub summary: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
+    pub sensitive: Option<bool>,
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
+    pub tag: Vec<TagJson>,
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
+    pub attachment: Vec<AttachmentJson>,
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
+    pub one_of: Vec<PollOption>,
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
+    pub any_of: Vec<PollOption>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -197,16 +322,108 @@ pub async fn resolve_context(
     })
 }
 
-/// `PostJson → post row` (not yet stored): sanitised, threaded.
-pub fn new_post_from_json(json: &PostJson, ctx: &PostContext) -> Result<NewPost, AppError> {
-    let content_html = content::sanitize_html(&json.html());
+/// Longest content warning we keep.
+pub const MAX_WARNING_CHARS: usize = 500;
+/// Most tags (mentions + hashtags) we keep from one remote post.
+pub const MAX_REMOTE_TAGS: usize = 50;
+
+/// What a remote post says, made safe: sanitised HTML (plus its poll options
+/// and attachments as links), title, content warning and tags.
+pub fn body_from_json(json: &PostJson) -> Body {
+    let mut html = content::sanitize_html(&json.html());
+    let options: Vec<String> = json
+        .one_of
+        .iter()
+        .chain(json.any_of.iter())
+        .filter_map(|o| o.name.as_deref())
+        .map(|n| content::sanitize_plain(n, content::MAX_TITLE_CHARS))
+        .filter(|n| !n.is_empty())
+        .collect();
+    if !options.is_empty() {
+        html.push_str("<ul>");
+        for o in options {
+            html.push_str(&format!("<li>{}</li>", content::escape(&o)));
+        }
+        html.push_str("</ul>");
+    }
+    let links: Vec<String> = json
+        .attachment
+        .iter()
+        .filter_map(|a| {
+            let url = a.link()?;
+            let label = a
+                .name
+                .as_deref()
+                .map(|n| content::sanitize_plain(n, content::MAX_TITLE_CHARS))
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "attachment".into());
+            Some(format!(
+                "<li><a href=\"{}\">{}</a></li>",
+                content::escape(url.as_str()),
+                content::escape(&label)
+            ))
+        })
+        .collect();
+    if !links.is_empty() {
+        html.push_str(&format!("<ul>{}</ul>", links.concat()));
+        html = content::sanitize_html(&html);
+    }
     let title = json
         .name
         .as_deref()
         .map(|n| content::sanitize_plain(n, content::MAX_TITLE_CHARS))
         .filter(|t| !t.is_empty());
-    if ctx.parent.is_none() && title.is_none() && content_html.trim().is_empty() {
+    // `summary` is a content warning on notes and polls (Mastodon); on an
+    // article or page only when it is marked sensitive.
+    let warning_kind = matches!(json.kind, PostKind::Note | PostKind::Question);
+    let content_warning = json
+        .summary
+        .as_deref()
+        .filter(|_| warning_kind || json.sensitive == Some(true))
+        .map(|w| content::sanitize_plain(w, MAX_WARNING_CHARS))
+        .filter(|w| !w.is_empty());
+    let sensitive = json.sensitive == Some(true) || content_warning.is_some();
+    let tags = json
+        .tag
+        .iter()
+        .filter_map(|t| {
+            let kind = match t.kind.as_str() {
+                "Mention" => TagKind::Mention,
+                "Hashtag" => TagKind::Hashtag,
+                _ => return None,
+            };
+            let href = t
+                .href
+                .as_ref()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))?;
+            let name = content::sanitize_plain(t.name.as_deref().unwrap_or_default(), 200);
+            Some(Tag {
+                kind,
+                name,
+                href: href.to_string(),
+            })
+        })
+        .take(MAX_REMOTE_TAGS)
+        .collect();
+    Body {
+        title,
+        html,
+        source: None,
+        content_warning,
+        sensitive,
+        tags,
+    }
+}
+
+/// `PostJson → post row` (not yet stored): sanitised, threaded.
+pub fn new_post_from_json(json: &PostJson, ctx: &PostContext) -> Result<NewPost, AppError> {
+    let mut body = body_from_json(json);
+    if ctx.parent.is_none() && body.title.is_none() && body.html.trim().is_empty() {
         return Err(AppError::bad_request("empty post"));
+    }
+    // A Note starting a thread (Mastodon) has no title: leave it None.
+    if ctx.parent.is_some() {
+        body.title = None;
     }
     Ok(NewPost {
         ap_id: json.id.to_string(),
@@ -214,10 +431,7 @@ pub fn new_post_from_json(json: &PostJson, ctx: &PostContext) -> Result<NewPost,
         group_id: ctx.group.row.id,
         thread_id: ctx.parent.as_ref().map(|p| p.thread_id.unwrap_or(p.id)),
         in_reply_to_id: ctx.parent.as_ref().map(|p| p.id),
-        // A Note starting a thread (Mastodon) has no title: leave it None.
-        title: if ctx.parent.is_none() { title } else { None },
-        content_html,
-        source: None,
+        body,
         local: false,
         published_at: json.published.unwrap_or_else(Utc::now),
         updated_at: json.updated,
@@ -233,13 +447,31 @@ pub async fn post_to_json(row: &post::Model, data: &Data<AppState>) -> Result<Po
         .await?
         .ok_or_else(|| AppError::internal("post without group"))?;
     let parent = match row.in_reply_to_id {
-        Some(pid) => db::posts::by_id(&data.db, pid).await?.map(|p| p.ap_id),
+        Some(pid) => db::posts::by_id(&data.db, pid).await?,
         None => None,
     };
+    // A remote author answered here is addressed too (their server notifies them).
+    let parent_author = match &parent {
+        Some(p) => db::actors::by_id(&data.db, p.author_id)
+            .await?
+            .filter(|a| !a.local && a.kind != crate::domain::ActorKind::Group.as_str())
+            .map(|a| a.ap_id),
+        None => None,
+    };
+    let parent = parent.map(|p| p.ap_id);
     let id = Url::parse(&row.ap_id)?;
+    let tags = db::posts::tags_of(row);
     let mut cc = vec![];
     if let Some(f) = &group.followers {
         cc.push(f.clone());
+    }
+    if let Some(a) = parent_author {
+        cc.push(a);
+    }
+    for t in tags.iter().filter(|t| t.kind == TagKind::Mention) {
+        if !cc.contains(&t.href) && t.href != group.ap_id {
+            cc.push(t.href.clone());
+        }
     }
     Ok(PostJson {
         kind: if row.thread_id.is_none() {
@@ -254,11 +486,27 @@ pub async fn post_to_json(row: &post::Model, data: &Data<AppState>) -> Result<Po
         audience: Some(Url::parse(&group.ap_id)?.into()),
         name: row.title.clone(),
         content: Some(row.content_html.clone()),
+        summary: row.content_warning.clone(),
+        sensitive: Some(row.sensitive),
+        tag: tags
+            .into_iter()
+            .map(|t| TagJson {
+                kind: match t.kind {
+                    TagKind::Mention => "Mention".into(),
+                    TagKind::Hashtag => "Hashtag".into(),
+                },
+                name: Some(t.name),
+                href: Url::parse(&t.href).ok(),
+            })
+            .collect(),
+        attachment: vec![],
+        one_of: vec![],
+        any_of: vec![],
         content_map: None,
         media_type: Some("text/html".into()),
         source: row.source.as_ref().map(|s| Source {
             content: s.clone(),
-            media_type: "text/plain".into(),
+            media_type: "text/markdown".into(),
         }),
         in_reply_to: parent.map(|p| Url::parse(&p)).transpose()?,
         published: Some(row.published_at),
@@ -328,9 +576,7 @@ pub async fn upsert(data: &Data<AppState>, new: NewPost) -> Result<post::Model, 
             db::posts::update_content(
                 &data.db,
                 existing.id,
-                new.title.clone(),
-                new.content_html.clone(),
-                None,
+                new.body.clone(),
                 new.updated_at.unwrap_or_else(Utc::now),
             )
             .await?;
