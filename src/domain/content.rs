@@ -114,6 +114,11 @@ pub fn sanitize_html(html: &str) -> String {
         .to_string()
 }
 
+/// Zero-width and direction-control characters: invisible on screen.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
 /// Plain text of a title or name from elsewhere: tags stripped, trimmed, capped.
 pub fn sanitize_plain(s: &str, max_chars: usize) -> String {
     let cleaned = ammonia::Builder::empty().clean(s).to_string();

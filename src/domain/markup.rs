@@ -285,6 +285,12 @@ pub fn render(
     }
 }
 
+/// Markdown from elsewhere (PeerTube sends `text/markdown`): rendered with
+/// no mention lookups; still sanitised by the caller.
+pub fn markdown_to_html(src: &str) -> String {
+    render(src, &|_| None, &|_| String::new()).html
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

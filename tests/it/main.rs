@@ -6,3 +6,4 @@ mod delivery;
 mod federation;
 mod helpers;
 mod inbox;
+mod wire;

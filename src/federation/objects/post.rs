@@ -96,6 +96,12 @@ pub struct AttachmentJson {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "deserialize_skip_error"
     )]
+    pub summary: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
     pub media_type: Option<String>,
 }
 
@@ -330,7 +336,15 @@ pub const MAX_REMOTE_TAGS: usize = 50;
 /// What a remote post says, made safe: sanitised HTML (plus its poll options
 /// and attachments as links), title, content warning and tags.
 pub fn body_from_json(json: &PostJson) -> Body {
-    let mut html = content::sanitize_html(&json.html());
+    let markdown = json
+        .media_type
+        .as_deref()
+        .is_some_and(|m| m.starts_with("text/markdown"));
+    let mut html = if markdown {
+        content::sanitize_html(&crate::domain::markup::markdown_to_html(&json.html()))
+    } else {
+        content::sanitize_html(&json.html())
+    };
     let options: Vec<String> = json
         .one_of
         .iter()
@@ -351,9 +365,11 @@ pub fn body_from_json(json: &PostJson) -> Body {
         .iter()
         .filter_map(|a| {
             let url = a.link()?;
+            // The description is `name`, or `summary` (GoToSocial).
             let label = a
                 .name
                 .as_deref()
+                .or(a.summary.as_deref())
                 .map(|n| content::sanitize_plain(n, content::MAX_TITLE_CHARS))
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| "attachment".into());
@@ -381,7 +397,8 @@ pub fn body_from_json(json: &PostJson) -> Body {
         .as_deref()
         .filter(|_| warning_kind || json.sensitive == Some(true))
         .map(|w| content::sanitize_plain(w, MAX_WARNING_CHARS))
-        .filter(|w| !w.is_empty());
+        // Misskey sends a zero-width space for "no warning".
+        .filter(|w| !w.chars().all(|c| c.is_whitespace() || content::is_invisible(c)));
     let sensitive = json.sensitive == Some(true) || content_warning.is_some();
     let tags = json
         .tag
