@@ -33,7 +33,7 @@ pub struct TestInstance {
     pg: Option<(String, String)>,
 }
 
-fn init() {
+pub fn init() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();

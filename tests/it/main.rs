@@ -6,4 +6,6 @@ mod delivery;
 mod federation;
 mod helpers;
 mod inbox;
+mod interop;
+mod peer;
 mod wire;

@@ -100,7 +100,11 @@ fn every_actor_keeps_its_endpoints_and_key() {
         let a: ActorJson =
             serde_json::from_value(raw.clone()).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(a.kind, kind, "{file}");
-        assert_eq!(a.id.as_str(), raw["id"].as_str().unwrap_or_default(), "{file}");
+        assert_eq!(
+            a.id.as_str(),
+            raw["id"].as_str().unwrap_or_default(),
+            "{file}"
+        );
         assert!(!a.preferred_username.is_empty(), "{file}");
         assert_eq!(a.inbox.as_str(), raw["inbox"].as_str().unwrap_or_default());
         assert!(
@@ -112,7 +116,10 @@ fn every_actor_keeps_its_endpoints_and_key() {
             shared_inbox,
             "{file}: shared inbox"
         );
-        assert_eq!(a.name.is_some(), raw.get("name").is_some_and(|n| n.is_string()));
+        assert_eq!(
+            a.name.is_some(),
+            raw.get("name").is_some_and(|n| n.is_string())
+        );
     }
 }
 
@@ -128,7 +135,11 @@ struct Expect {
 
 fn check(e: &Expect) -> Body {
     let json = post(e.file);
-    assert!(json.is_public(), "{}: public audience not recognised", e.file);
+    assert!(
+        json.is_public(),
+        "{}: public audience not recognised",
+        e.file
+    );
     let body = body_from_json(&json);
     assert!(
         body.html.contains(e.text),
@@ -163,7 +174,12 @@ fn check(e: &Expect) -> Body {
         e.file
     );
     for x in e.extra_html {
-        assert!(body.html.contains(x), "{}: {x} missing in {}", e.file, body.html);
+        assert!(
+            body.html.contains(x),
+            "{}: {x} missing in {}",
+            e.file,
+            body.html
+        );
     }
     for bad in ["<script", "onerror", "style=", "<img", "<iframe"] {
         assert!(!body.html.contains(bad), "{}: {bad} kept", e.file);

@@ -398,7 +398,10 @@ pub fn body_from_json(json: &PostJson) -> Body {
         .filter(|_| warning_kind || json.sensitive == Some(true))
         .map(|w| content::sanitize_plain(w, MAX_WARNING_CHARS))
         // Misskey sends a zero-width space for "no warning".
-        .filter(|w| !w.chars().all(|c| c.is_whitespace() || content::is_invisible(c)));
+        .filter(|w| {
+            !w.chars()
+                .all(|c| c.is_whitespace() || content::is_invisible(c))
+        });
     let sensitive = json.sensitive == Some(true) || content_warning.is_some();
     let tags = json
         .tag
