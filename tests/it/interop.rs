@@ -13,7 +13,7 @@ use crate::{
     peer::Peer,
 };
 
-fn find<'a>(list: &'a [Value], pred: impl Fn(&Value) -> bool) -> Option<&'a Value> {
+fn find(list: &[Value], pred: impl Fn(&Value) -> bool) -> Option<&Value> {
     list.iter().find(|v| pred(v))
 }
 
