@@ -1,7 +1,11 @@
 //! Wiring: the shared state, the router, and `App::build`, which production
 //! and tests alike use to start a server on a bound listener.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use activitypub_federation::config::FederationConfig;
 use axum::{
@@ -32,6 +36,9 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub urls: Urls,
     pub delivery_wakeup: delivery::Wakeup,
+    /// When each remote actor's key was last refetched after a failed
+    /// signature (this process only): the refetch rate limit.
+    pub key_refetches: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
 }
 
 impl AppState {
@@ -45,7 +52,27 @@ impl AppState {
             settings: Arc::new(settings),
             urls,
             delivery_wakeup: Arc::default(),
+            key_refetches: Arc::default(),
         })
+    }
+
+    /// May we refetch `actor`'s key now? Records the attempt when yes.
+    pub fn key_refetch_allowed(&self, actor: &str) -> bool {
+        let interval = Duration::from_secs(self.settings.federation.key_refetch_interval_secs);
+        let now = Instant::now();
+        let Ok(mut map) = self.key_refetches.lock() else {
+            return false;
+        };
+        if map.len() > 10_000 {
+            map.retain(|_, t| now.duration_since(*t) < interval);
+        }
+        match map.get(actor) {
+            Some(t) if now.duration_since(*t) < interval => false,
+            _ => {
+                map.insert(actor.to_string(), now);
+                true
+            }
+        }
     }
 
     /// Call after committing a transaction that queued deliveries.

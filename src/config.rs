@@ -54,6 +54,7 @@ pub struct FederationSettings {
     pub request_timeout_secs: u64,
     pub http_fetch_limit: u32,
     pub max_clock_skew_secs: i64,
+    pub key_refetch_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -127,7 +127,14 @@ pub fn sanitize_plain(s: &str, max_chars: usize) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"");
-    text.trim().chars().take(max_chars).collect()
+    // Zero-width and direction-override characters can disguise a name.
+    text.chars()
+        .filter(|c| !is_invisible(*c))
+        .collect::<String>()
+        .trim()
+        .chars()
+        .take(max_chars)
+        .collect()
 }
 
 #[cfg(test)]
@@ -178,5 +185,6 @@ mod tests {
         assert!(validate_body(&"x".repeat(20_001)).is_err());
         assert_eq!(sanitize_plain("<b>Tom</b> &amp; Jerry", 100), "Tom & Jerry");
         assert_eq!(sanitize_plain("abcdef", 3), "abc");
+        assert_eq!(sanitize_plain("Mal\u{202e}lo\u{200b}ry", 100), "Mallory");
     }
 }

@@ -11,6 +11,8 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 
+use activitypub_federation::fetch::object_id::ObjectId;
+
 use super::{FedData, activities::InboxActivity, objects::actor::DbActor};
 use crate::{app::AppState, error::AppError};
 
@@ -21,23 +23,96 @@ pub async fn post_inbox(data: FedData, req: Request) -> Result<StatusCode, AppEr
         Utc::now(),
         data.settings.federation.max_clock_skew_secs,
     )?;
+    check_signed_headers(&parts.headers)?;
     let limit = data.settings.server.max_body_bytes;
     let bytes = to_bytes(body, limit)
         .await
         .map_err(|_| AppError::PayloadTooLarge)?;
-    let req = Request::from_parts(parts, Body::from(bytes));
+    let (method, uri, headers) = (
+        parts.method.clone(),
+        parts.uri.clone(),
+        parts.headers.clone(),
+    );
+    match receive(&data, Request::from_parts(parts, Body::from(bytes.clone()))).await {
+        Err(AppError::Unauthorized) => {
+            // The sender may have rotated its key since we stored it: read
+            // its actor again (once per actor per interval), then retry once.
+            if !refetch_signer(&data, &bytes).await? {
+                return Err(AppError::Unauthorized);
+            }
+            let mut again = Request::new(Body::from(bytes));
+            *again.method_mut() = method;
+            *again.uri_mut() = uri;
+            *again.headers_mut() = headers;
+            receive(&data, again).await?;
+        }
+        other => other?,
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn receive(data: &FedData, req: Request) -> Result<(), AppError> {
     let activity = ActivityData::from_request(req, &()).await.map_err(|r| {
         AppError::BadRequest(format!(
             "unreadable request ({})",
             r.into_response().status()
         ))
     })?;
-    receive_activity::<InboxActivity, DbActor, AppState>(activity, &data).await?;
-    Ok(StatusCode::ACCEPTED)
+    receive_activity::<InboxActivity, DbActor, AppState>(activity, data).await
+}
+
+/// After a failed signature check: refetch the sender's actor (its key) when
+/// we know it and have not refetched it within the interval. True if the key
+/// changed and a retry is worth it.
+async fn refetch_signer(data: &FedData, body: &[u8]) -> Result<bool, AppError> {
+    let Some(actor) = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("actor").and_then(super::objects::id_of))
+    else {
+        return Ok(false);
+    };
+    let Some(known) = crate::db::actors::by_ap_id(&data.db, actor.as_str()).await? else {
+        return Ok(false);
+    };
+    if known.local || !data.key_refetch_allowed(actor.as_str()) {
+        return Ok(false);
+    }
+    let id: ObjectId<DbActor> = actor.into();
+    match id.dereference_forced(data).await {
+        Ok(fresh) => Ok(fresh.row.public_key != known.public_key),
+        Err(e) => {
+            tracing::info!(error = %e, "key refetch failed");
+            Ok(false)
+        }
+    }
+}
+
+/// The signature must cover what makes it unreplayable and bound to this
+/// request: `(request-target)`, `host`, `date` (or a signed `(created)`) and,
+/// on a POST, `digest`. The library verifies whatever list it is given.
+pub fn check_signed_headers(headers: &HeaderMap) -> Result<(), AppError> {
+    let sig = headers
+        .get("signature")
+        .and_then(|s| s.to_str().ok())
+        .ok_or(AppError::Unauthorized)?;
+    let list = sig
+        .split(',')
+        .find_map(|p| p.trim().strip_prefix("headers="))
+        .map(|l| l.trim_matches('"').to_ascii_lowercase())
+        // Without a list the draft's default is `date` alone: too little.
+        .unwrap_or_else(|| "date".into());
+    let signed: Vec<&str> = list.split_whitespace().collect();
+    let has = |h: &str| signed.contains(&h);
+    if has("(request-target)") && has("host") && (has("date") || has("(created)")) && has("digest")
+    {
+        Ok(())
+    } else {
+        Err(AppError::Unauthorized)
+    }
 }
 
 /// The signature library accepts a missing, unparseable or future `Date`: we
-/// don't. (It checks the past itself: at most one hour old.)
+/// don't; nor one more than an hour (plus skew) old.
 pub fn check_date(
     headers: &HeaderMap,
     now: DateTime<Utc>,
@@ -50,7 +125,10 @@ pub fn check_date(
     let date = DateTime::parse_from_rfc2822(raw)
         .map_err(|_| AppError::Unauthorized)?
         .with_timezone(&Utc);
-    if (date - now).num_seconds() > max_skew_secs {
+    let ahead = (date - now).num_seconds();
+    // Past: the signature's one-hour validity, plus the allowed skew (the
+    // library checks this too, but answers it as a server error).
+    if ahead > max_skew_secs || -ahead > 3600 + max_skew_secs {
         return Err(AppError::Unauthorized);
     }
     Ok(())
@@ -70,6 +148,33 @@ mod tests {
     }
 
     #[test]
+    fn signed_headers_must_bind_the_request() {
+        let sig = |list: &str| {
+            let mut h = HeaderMap::new();
+            let v = format!(
+                r#"keyId="https://a.example/u#k",algorithm="rsa-sha256",{list}signature="x""#
+            );
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert("signature", v);
+            }
+            h
+        };
+        assert!(
+            check_signed_headers(&sig(r#"headers="(request-target) host date digest","#)).is_ok()
+        );
+        assert!(
+            check_signed_headers(&sig(
+                r#"headers="(request-target) (created) (expires) content-type date digest host","#
+            ))
+            .is_ok()
+        );
+        assert!(check_signed_headers(&sig(r#"headers="digest","#)).is_err());
+        assert!(check_signed_headers(&sig(r#"headers="(request-target) host date","#)).is_err());
+        assert!(check_signed_headers(&sig("")).is_err());
+        assert!(check_signed_headers(&HeaderMap::new()).is_err());
+    }
+
+    #[test]
     fn dates() {
         let now = DateTime::parse_from_rfc2822("Sun, 22 Nov 2026 10:00:00 GMT")
             .map(|d| d.with_timezone(&Utc))
@@ -78,6 +183,7 @@ mod tests {
         assert!(check_date(&with_date("Sun, 22 Nov 2026 09:30:00 GMT"), now, 300).is_ok());
         assert!(check_date(&with_date("Sun, 22 Nov 2026 10:04:00 GMT"), now, 300).is_ok());
         assert!(check_date(&with_date("Sun, 22 Nov 2026 11:00:00 GMT"), now, 300).is_err());
+        assert!(check_date(&with_date("Sun, 22 Nov 2026 08:00:00 GMT"), now, 300).is_err());
         assert!(check_date(&with_date("yesterday"), now, 300).is_err());
         assert!(check_date(&HeaderMap::new(), now, 300).is_err());
     }

@@ -10,6 +10,7 @@ pub mod objects;
 pub mod outbox;
 pub mod resolve;
 pub mod routes;
+pub mod signing;
 pub mod urls;
 pub mod wellknown;
 
@@ -52,7 +53,18 @@ pub async fn build_config(
     FederationConfig::builder()
         .domain(state.settings.server.domain.clone())
         .app_data(state.clone())
-        .client(client.into())
+        .client(
+            reqwest_middleware::ClientBuilder::new(client)
+                .with(signing::SignGets::new(
+                    &instance_actor.row.ap_id,
+                    instance_actor
+                        .row
+                        .private_key
+                        .as_deref()
+                        .unwrap_or_default(),
+                )?)
+                .build(),
+        )
         .debug(dev)
         .allow_http_urls(dev)
         .request_timeout(timeout)

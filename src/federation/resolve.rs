@@ -8,10 +8,24 @@ use activitypub_federation::{
 use super::{FedData, objects::actor::DbActor};
 use crate::error::AppError;
 
-/// `name@host` → the actor, stored or refreshed. The WebFinger answer must
-/// point back to an actor on the same host (checked by the fetch).
+/// `name@host` → the actor, stored or refreshed. A WebFinger answer may point
+/// anywhere, so unless the actor found is `name@host` itself, its own handle
+/// must resolve back to the same actor (as Mastodon checks); then it is known
+/// by that handle, never by the one asked for.
 pub async fn actor_by_handle(data: &FedData, name: &str, host: &str) -> Result<DbActor, AppError> {
-    webfinger_resolve_actor(&format!("{name}@{host}"), data).await
+    let actor: DbActor = webfinger_resolve_actor(&format!("{name}@{host}"), data).await?;
+    let same = actor.row.username.eq_ignore_ascii_case(name)
+        && actor.row.domain.eq_ignore_ascii_case(host);
+    if same {
+        return Ok(actor);
+    }
+    let back: Result<DbActor, AppError> = webfinger_resolve_actor(&actor.handle(), data).await;
+    match back {
+        Ok(b) if b.row.ap_id == actor.row.ap_id => Ok(actor),
+        _ => Err(AppError::not_found(format!(
+            "{name}@{host} (its WebFinger points at an actor that does not point back)"
+        ))),
+    }
 }
 
 /// A fresh RSA-2048 key pair (public, private) in PEM. Slow: off the runtime.

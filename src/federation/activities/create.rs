@@ -3,8 +3,7 @@
 //! server are written in one transaction.
 
 use activitypub_federation::{
-    config::Data, fetch::object_id::ObjectId, kinds::activity::CreateType,
-    protocol::verification::verify_domains_match, traits::Activity,
+    config::Data, fetch::object_id::ObjectId, kinds::activity::CreateType, traits::Activity,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -104,7 +103,7 @@ pub fn verify_authorship(actor: &Url, object: &PostJson) -> Result<(), AppError>
     if object.attributed_to.inner() != actor {
         return Err(AppError::bad_request("object attributed to another actor"));
     }
-    verify_domains_match(&object.id, actor)?;
+    crate::federation::objects::require_same_origin(&object.id, actor)?;
     Ok(())
 }
 

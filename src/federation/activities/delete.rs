@@ -2,8 +2,7 @@
 //! (unknown objects, account deletions, other people's posts) changes nothing.
 
 use activitypub_federation::{
-    config::Data, fetch::object_id::ObjectId, kinds::activity::DeleteType,
-    protocol::verification::verify_domains_match, traits::Activity,
+    config::Data, fetch::object_id::ObjectId, kinds::activity::DeleteType, traits::Activity,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -64,7 +63,7 @@ impl Activity for Delete {
     }
 
     async fn verify(&self, _data: &Data<AppState>) -> Result<(), AppError> {
-        verify_domains_match(&self.object_id()?, self.actor.inner())?;
+        crate::federation::objects::require_same_origin(&self.object_id()?, self.actor.inner())?;
         Ok(())
     }
 

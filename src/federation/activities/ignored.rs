@@ -5,10 +5,7 @@
 //! refreshes our copy of it from its origin.
 //! Anything else that fails to parse as a handled activity stays a 400.
 
-use activitypub_federation::{
-    config::Data, fetch::object_id::ObjectId, protocol::verification::verify_domains_match,
-    traits::Activity,
-};
+use activitypub_federation::{config::Data, fetch::object_id::ObjectId, traits::Activity};
 use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
@@ -91,7 +88,7 @@ impl Activity for Ignored {
     }
 
     async fn verify(&self, _data: &Data<AppState>) -> Result<(), AppError> {
-        verify_domains_match(&self.id, self.actor.inner())?;
+        crate::federation::objects::require_same_origin(&self.id, self.actor.inner())?;
         Ok(())
     }
 

@@ -60,7 +60,18 @@ impl Activity for InboxActivity {
     fn actor(&self) -> &Url {
         each!(self, a => a.actor())
     }
+    /// Every activity: its id on its actor's host, never on ours; then the
+    /// checks of its kind.
     async fn verify(&self, data: &Data<AppState>) -> Result<(), AppError> {
+        let (id, actor) = (self.id(), self.actor());
+        if !crate::federation::objects::same_origin(id, actor) {
+            return Err(AppError::bad_request(
+                "activity id on another host than its actor",
+            ));
+        }
+        if crate::federation::objects::same_origin(id, data.urls.base()) {
+            return Err(AppError::bad_request("activity id on our own domain"));
+        }
         each!(self, a => a.verify(data).await)
     }
     async fn receive(self, data: &Data<AppState>) -> Result<(), AppError> {

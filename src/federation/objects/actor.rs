@@ -5,9 +5,7 @@
 use activitypub_federation::{
     config::Data,
     fetch::object_id::ObjectId,
-    protocol::{
-        helpers::deserialize_skip_error, public_key::PublicKey, verification::verify_domains_match,
-    },
+    protocol::{helpers::deserialize_skip_error, public_key::PublicKey},
     traits::{Actor, Object},
 };
 use chrono::{DateTime, Utc};
@@ -207,7 +205,7 @@ impl Object for DbActor {
         expected: &Url,
         _data: &Data<AppState>,
     ) -> Result<(), AppError> {
-        verify_domains_match(&json.id, expected)?;
+        crate::federation::objects::require_same_origin(&json.id, expected)?;
         if ActorKind::from_as_type(&json.kind).is_none() {
             return Err(AppError::bad_request(format!(
                 "unsupported actor type {}",

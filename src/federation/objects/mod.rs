@@ -68,6 +68,18 @@ pub fn authority(url: &Url) -> String {
     }
 }
 
+/// `a` and `b` must share an origin (scheme, host and port — the library's
+/// own check ignores ports, which tells instances on one host apart).
+pub fn require_same_origin(a: &Url, b: &Url) -> Result<(), crate::error::AppError> {
+    if same_origin(a, b) {
+        Ok(())
+    } else {
+        Err(crate::error::AppError::bad_request(format!(
+            "{a} and {b} are on different hosts"
+        )))
+    }
+}
+
 /// Same origin = same scheme, host and port.
 pub fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme() && authority(a) == authority(b)

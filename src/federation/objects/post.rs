@@ -3,9 +3,7 @@
 //! to serve ours; `PostJson → post row` for remote ones, sanitised.
 
 use activitypub_federation::{
-    config::Data,
-    fetch::object_id::ObjectId,
-    protocol::{helpers::deserialize_skip_error, verification::verify_domains_match},
+    config::Data, fetch::object_id::ObjectId, protocol::helpers::deserialize_skip_error,
     traits::Object,
 };
 use chrono::{DateTime, Utc};
@@ -572,8 +570,8 @@ impl Object for DbPost {
         expected: &Url,
         _data: &Data<AppState>,
     ) -> Result<(), AppError> {
-        verify_domains_match(&json.id, expected)?;
-        verify_domains_match(&json.id, json.attributed_to.inner())?;
+        crate::federation::objects::require_same_origin(&json.id, expected)?;
+        crate::federation::objects::require_same_origin(&json.id, json.attributed_to.inner())?;
         Ok(())
     }
 
