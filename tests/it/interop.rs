@@ -104,6 +104,39 @@ async fn a_fedify_peer_follows_reads_and_writes_in_a_group() {
     })
     .await;
 
+    // What Mastodon does with that boost: fetch the post by its id, asking
+    // for either ActivityStreams media type; it must be public and typed.
+    for accept in [
+        "application/activity+json",
+        r#"application/ld+json; profile="https://www.w3.org/ns/activitystreams""#,
+    ] {
+        for url in [thread_url.as_str(), group_id.as_str()] {
+            let res = k
+                .http
+                .get(url)
+                .header("accept", accept)
+                .send()
+                .await
+                .expect("fetch");
+            assert_eq!(res.status(), StatusCode::OK, "{url} as {accept}");
+            let ct = res
+                .headers()
+                .get("content-type")
+                .and_then(|c| c.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            assert!(ct.starts_with("application/activity+json"), "{ct}");
+            let doc: Value = res.json().await.unwrap_or_default();
+            assert_eq!(doc["id"], url);
+            if url == thread_url {
+                assert_eq!(doc["type"], "Page");
+                assert!(doc["to"].as_array().is_some_and(|t| {
+                    t.contains(&json!("https://www.w3.org/ns/activitystreams#Public"))
+                }));
+            }
+        }
+    }
+
     // The peer starts a thread the Mastodon way: a Note mentioning the group,
     // no title, a content warning, `to: "as:Public"`.
     let sent = peer

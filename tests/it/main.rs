@@ -8,6 +8,7 @@ mod helpers;
 mod hostile;
 mod inbox;
 mod interop;
+mod lemmy;
 mod peer;
 mod remote;
 mod wire;

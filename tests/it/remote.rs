@@ -44,6 +44,7 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
 #[derive(Default)]
@@ -76,7 +77,7 @@ async fn serve(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    _body: Bytes,
+    body: Bytes,
 ) -> Response {
     let key = if uri.path() == "/.well-known/webfinger" {
         let q = uri.query().unwrap_or_default();
@@ -94,6 +95,7 @@ async fn serve(
             method: method.to_string(),
             path: uri.path().to_string(),
             headers,
+            body,
         });
         s.docs.get(&key).cloned()
     };
@@ -230,6 +232,15 @@ impl Remote {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().expect("lock").seen.clone()
+    }
+
+    /// JSON bodies POSTed to this server, oldest first.
+    pub fn posted(&self) -> Vec<Value> {
+        self.seen()
+            .iter()
+            .filter(|s| s.method == "POST")
+            .filter_map(|s| serde_json::from_slice(&s.body).ok())
+            .collect()
     }
 
     pub fn gets_of(&self, path: &str) -> usize {

@@ -67,7 +67,7 @@ impl Activity for Update {
         verify_authorship(self.actor.inner(), &self.object)
     }
 
-    async fn receive(self, data: &Data<AppState>) -> Result<(), AppError> {
+    async fn receive(mut self, data: &Data<AppState>) -> Result<(), AppError> {
         let Some(post) = db::posts::by_ap_id(&data.db, self.object.id.as_str()).await? else {
             return Err(AppError::not_found("post"));
         };
@@ -100,6 +100,14 @@ impl Activity for Update {
                 body.title = None;
             }
             db::posts::update_content(&txn, post.id, body, updated).await?;
+            for list in [
+                &mut self.to,
+                &mut self.cc,
+                &mut self.object.to,
+                &mut self.object.cc,
+            ] {
+                rules::normalize_public(list);
+            }
             outbox::announce_to_members(&txn, &data.urls, &group, &self).await?;
         }
         txn.commit().await?;

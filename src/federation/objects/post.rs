@@ -478,7 +478,16 @@ pub async fn post_to_json(row: &post::Model, data: &Data<AppState>) -> Result<Po
     };
     let parent = parent.map(|p| p.ap_id);
     let id = Url::parse(&row.ap_id)?;
-    let tags = db::posts::tags_of(row);
+    let mut tags = db::posts::tags_of(row);
+    // In a remote group, mention it: Mastodon-style groups (Friendica,
+    // Guppe) share what mentions them; FEP-1b12 servers read `audience`.
+    if !group.local && !tags.iter().any(|t| t.href == group.ap_id) {
+        tags.push(Tag {
+            kind: TagKind::Mention,
+            name: format!("@{}@{}", group.username, group.domain),
+            href: group.ap_id.clone(),
+        });
+    }
     let mut cc = vec![];
     if let Some(f) = &group.followers {
         cc.push(f.clone());
