@@ -42,6 +42,16 @@ async fn a_fedify_peer_follows_reads_and_writes_in_a_group() {
         found["webfinger"]["subject"],
         format!("acct:ms-support@{}", k.domain)
     );
+    let links = found["webfinger"]["links"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        links
+            .iter()
+            .any(|l| l["rel"] == "self" && l["href"] == group_id.as_str()),
+        "self link must be the actor id: {links:?}"
+    );
 
     // Follow → Accept, signed by the group and verified by Fedify.
     peer.control("follow", json!({"actor": group_id})).await;

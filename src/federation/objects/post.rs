@@ -622,3 +622,57 @@ pub async fn upsert(data: &Data<AppState>, new: NewPost) -> Result<post::Model, 
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> PostJson {
+        serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn content_map_is_used_when_content_is_missing() {
+        let p = parse(serde_json::json!({
+            "type": "Note", "id": "https://a.example/n/1", "attributedTo": "https://a.example/u/1",
+            "to": "Public", "contentMap": {"de": "<p>Hallo</p>"}
+        }));
+        assert!(p.is_public());
+        assert_eq!(body_from_json(&p).html, "<p>Hallo</p>");
+    }
+
+    #[test]
+    fn summary_is_a_warning_on_notes_but_an_excerpt_on_articles() {
+        let base = |kind: &str, sensitive: bool| {
+            parse(serde_json::json!({
+                "type": kind, "id": "https://a.example/n/1", "attributedTo": "https://a.example/u/1",
+                "to": ["as:Public"], "name": "T", "content": "<p>x</p>",
+                "summary": "spoilers", "sensitive": sensitive,
+                "unknownField": {"deep": [1, 2]}
+            }))
+        };
+        assert_eq!(
+            body_from_json(&base("Note", false))
+                .content_warning
+                .as_deref(),
+            Some("spoilers")
+        );
+        let article = body_from_json(&base("Article", false));
+        assert_eq!(article.content_warning, None);
+        assert_eq!(article.title.as_deref(), Some("T"));
+        assert!(!article.sensitive);
+        assert_eq!(
+            body_from_json(&base("Article", true))
+                .content_warning
+                .as_deref(),
+            Some("spoilers")
+        );
+    }
+
+    #[test]
+    fn unknown_object_types_are_not_posts() {
+        let v = serde_json::json!({"type": "Video", "id": "https://a.example/v/1",
+            "attributedTo": "https://a.example/u/1"});
+        assert!(serde_json::from_value::<PostJson>(v).is_err());
+    }
+}
