@@ -137,6 +137,30 @@ async fn a_member_joins_and_writes_in_a_lemmy_community() {
         format!("jordan@{}", lemmy.domain)
     );
 
+    // A post announced by id that turns out not to be public is not stored.
+    let private_id = lemmy.id("/post/2");
+    let mut private = lemmy_page.clone();
+    private["id"] = json!(private_id);
+    private["to"] = json!([format!("{community}/followers")]);
+    lemmy.put("/post/2", crate::remote::Doc::ap(&private));
+    let announce_private = json!({
+        "actor": community, "to": [PUBLIC], "type": "Announce",
+        "id": lemmy.id("/activities/announce/page/2"), "object": private_id,
+    });
+    assert_eq!(
+        lemmy
+            .post(&inbox, &community, &announce_private, Sign::default())
+            .await,
+        403
+    );
+    let (_, list2) = k
+        .get(&format!("/api/v1/groups/{handle}/threads"), Some(&ana))
+        .await;
+    assert!(
+        !list2.to_string().contains(&private_id),
+        "a non-public post was stored: {list2}"
+    );
+
     // A comment under it arrives as a reply in that thread.
     let comment_id = lemmy.id("/comment/1");
     let announce_comment = json!({

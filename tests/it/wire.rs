@@ -66,6 +66,7 @@ fn every_activity_is_read_as_what_it_is() {
         ("mastodon/announce_status.json", "Announce"),
         // Read and set aside (202), never a 400 to a well-behaved server.
         ("mastodon/like.json", "Ignored"),
+        ("mastodon/undo_like.json", "Ignored"),
         ("mastodon/update_person.json", "Ignored"),
         ("lemmy/follow_community.json", "Follow"),
         ("lemmy/accept_follow.json", "Accept"),

@@ -1,5 +1,5 @@
 //! Activities we read and set aside without error (202, nothing stored):
-//! likes and reactions, Add/Remove, Move, Block, Flag (until moderation
+//! likes and reactions (and their Undo), Add/Remove, Move, Block, Flag (until moderation
 //! lands), and Create/Update/Announce of objects that are not posts (a
 //! PeerTube `Video`, an `Event`). An `Update` of the sender's own actor
 //! refreshes our copy of it from its origin.
@@ -59,8 +59,13 @@ impl<'de> Deserialize<'de> for Ignored {
         let ignorable = if !HANDLED.contains(&raw.kind.as_str()) {
             true
         } else {
-            matches!(raw.kind.as_str(), "Create" | "Update")
-                && object_type.as_deref().is_some_and(|t| !POSTS.contains(&t))
+            match raw.kind.as_str() {
+                "Create" | "Update" => object_type.as_deref().is_some_and(|t| !POSTS.contains(&t)),
+                // Undo(Like), Undo(Announce), Undo(EmojiReact)…: only an
+                // Undo(Follow) changes anything here.
+                "Undo" => object_type.as_deref().is_some_and(|t| t != "Follow"),
+                _ => false,
+            }
         };
         if !ignorable {
             return Err(D::Error::custom("activity not understood"));

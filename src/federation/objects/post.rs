@@ -586,6 +586,11 @@ impl Object for DbPost {
 
     /// A fetched post: insert it, or refresh it when the copy is newer.
     async fn from_json(json: PostJson, data: &Data<AppState>) -> Result<Self, AppError> {
+        // Groups here are public: a fetched post that is not public (a
+        // followers-only or direct message) is never stored.
+        if !json.is_public() {
+            return Err(AppError::forbidden("post is not public"));
+        }
         let ctx = resolve_context(&json, data).await?;
         let new = new_post_from_json(&json, &ctx)?;
         let row = upsert(data, new).await?;
