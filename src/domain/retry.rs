@@ -16,6 +16,46 @@ pub fn window_exceeded(created: DateTime<Utc>, now: DateTime<Utc>, window_hours:
     now - created > Duration::hours(window_hours)
 }
 
+/// What an inbox's answer means for a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// A final refusal (4xx other than 401, 408, 429): never retried.
+    Refused,
+    /// Try again later: 5xx, 401 (keys may be refreshing), 408, 429, redirects.
+    Retry,
+}
+
+pub fn classify(status: u16) -> Outcome {
+    match status {
+        200..=299 => Outcome::Delivered,
+        401 | 408 | 429 => Outcome::Retry,
+        400..=499 => Outcome::Refused,
+        _ => Outcome::Retry,
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date, relative to `now`; None when
+/// absent, unreadable or in the past.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<i64>() {
+        return (secs > 0).then(|| Duration::seconds(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(v).ok()?.with_timezone(&Utc);
+    let d = at - now;
+    (d > Duration::zero()).then_some(d)
+}
+
+/// The wait before the next attempt: our backoff, or longer when the remote
+/// asked for it — but never more than `cap` (a remote cannot park our queue).
+pub fn next_delay(backoff: Duration, retry_after: Option<Duration>, cap: Duration) -> Duration {
+    match retry_after {
+        Some(r) if r > backoff => r.min(cap).max(backoff),
+        _ => backoff,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +79,31 @@ mod tests {
         let t0 = Utc::now();
         assert!(!window_exceeded(t0, t0 + Duration::hours(71), 72));
         assert!(window_exceeded(t0, t0 + Duration::hours(73), 72));
+    }
+
+    #[test]
+    fn statuses_and_retry_after() {
+        assert_eq!(classify(202), Outcome::Delivered);
+        assert_eq!(classify(403), Outcome::Refused);
+        assert_eq!(classify(410), Outcome::Refused);
+        for s in [401, 408, 429, 500, 502, 503, 302] {
+            assert_eq!(classify(s), Outcome::Retry, "{s}");
+        }
+        let now = Utc::now();
+        assert_eq!(parse_retry_after("120", now), Some(Duration::seconds(120)));
+        assert_eq!(parse_retry_after("0", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+        let later = (now + Duration::seconds(600)).to_rfc2822();
+        let d = parse_retry_after(&later, now).map(|d| d.num_seconds());
+        assert!(d.is_some_and(|d| (599..=600).contains(&d)), "{d:?}");
+        let cap = Duration::hours(6);
+        let b = Duration::seconds(30);
+        assert_eq!(next_delay(b, None, cap), b);
+        assert_eq!(next_delay(b, Some(Duration::seconds(10)), cap), b);
+        assert_eq!(
+            next_delay(b, Some(Duration::seconds(900)), cap),
+            Duration::seconds(900)
+        );
+        assert_eq!(next_delay(b, Some(Duration::days(30)), cap), cap);
     }
 }

@@ -130,28 +130,92 @@ impl Activity for StoredActivity {
     }
 }
 
+/// What the inbox answered (status, Retry-After), seen by `ObserveResponses`
+/// while the library sends: the library itself reports a final 4xx as success.
+#[derive(Debug, Clone, Copy)]
+struct Observed {
+    status: u16,
+    retry_after: Option<chrono::Duration>,
+}
+
+tokio::task_local! {
+    static OBSERVED: std::cell::Cell<Option<Observed>>;
+}
+
+/// Client middleware: inside a delivery (the task-local is set), record the
+/// inbox's status and `Retry-After`. Elsewhere it does nothing.
+pub struct ObserveResponses;
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for ObserveResponses {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut axum::http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let res = next.run(req, extensions).await;
+        if let Ok(r) = &res {
+            let retry_after = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry::parse_retry_after(v, Utc::now()));
+            let seen = Observed {
+                status: r.status().as_u16(),
+                retry_after,
+            };
+            let _ = OBSERVED.try_with(|c| c.set(Some(seen)));
+        }
+        res
+    }
+}
+
+/// A delivery's result: the outcome, why (for the row), and how long the
+/// remote asked us to wait.
+struct Sent {
+    outcome: retry::Outcome,
+    why: String,
+    retry_after: Option<chrono::Duration>,
+}
+
 #[tracing::instrument(skip_all, fields(delivery = row.id, inbox = %host_of(&row.inbox), attempt = row.attempts))]
 async fn deliver_one(data: &super::FedData, row: delivery::Model) {
-    let outcome = send(data, &row).await;
+    let sent = match send(data, &row).await {
+        Ok(s) => s,
+        Err(e) => Sent {
+            outcome: retry::Outcome::Retry,
+            why: e.to_string(),
+            retry_after: None,
+        },
+    };
     let db = &data.db;
-    let res = match outcome {
-        Ok(()) => {
+    let now = Utc::now();
+    let s = &data.settings.delivery;
+    let res = match sent.outcome {
+        retry::Outcome::Delivered => {
             tracing::debug!("delivered");
             db::deliveries::mark_delivered(db, row.id).await
         }
-        Err(e) => {
-            let msg = e.to_string();
-            let now = Utc::now();
-            let s = &data.settings.delivery;
+        retry::Outcome::Refused => {
+            tracing::warn!(error = %sent.why, "delivery refused by the remote: not retried");
+            db::deliveries::mark_failed(db, row.id, &sent.why).await
+        }
+        retry::Outcome::Retry => {
             if retry::window_exceeded(row.created_at, now, s.retry_window_hours) {
-                tracing::warn!(error = %msg, "delivery failed for good");
-                db::deliveries::mark_failed(db, row.id, &msg).await
+                tracing::warn!(error = %sent.why, "delivery failed for good");
+                db::deliveries::mark_failed(db, row.id, &sent.why).await
             } else {
                 let jitter: f64 = rand::thread_rng().r#gen();
-                let delay =
+                let backoff =
                     retry::backoff_delay(row.attempts, s.retry_base_secs, s.retry_max_secs, jitter);
-                tracing::info!(error = %msg, retry_in_s = delay.num_seconds(), "delivery will be retried");
-                db::deliveries::mark_retry(db, row.id, now + delay, &msg).await
+                let delay = retry::next_delay(
+                    backoff,
+                    sent.retry_after,
+                    chrono::Duration::seconds(s.retry_max_secs),
+                );
+                tracing::info!(error = %sent.why, retry_in_s = delay.num_seconds(), "delivery will be retried");
+                db::deliveries::mark_retry(db, row.id, now + delay, &sent.why).await
             }
         }
     };
@@ -161,7 +225,7 @@ async fn deliver_one(data: &super::FedData, row: delivery::Model) {
     }
 }
 
-async fn send(data: &super::FedData, row: &delivery::Model) -> Result<(), AppError> {
+async fn send(data: &super::FedData, row: &delivery::Model) -> Result<Sent, AppError> {
     let signer = db::actors::by_id(&data.db, row.actor_id)
         .await?
         .ok_or_else(|| AppError::internal("signing actor gone"))?;
@@ -175,12 +239,36 @@ async fn send(data: &super::FedData, row: &delivery::Model) -> Result<(), AppErr
     let inbox = Url::parse(&row.inbox)?;
     let tasks = SendActivityTask::prepare(&activity, &signer, vec![inbox], data).await?;
     let Some(task) = tasks.into_iter().next() else {
-        return Err(AppError::bad_request("inbox refused by URL policy"));
+        return Ok(Sent {
+            outcome: retry::Outcome::Refused,
+            why: "inbox refused by URL policy".into(),
+            retry_after: None,
+        });
     };
-    // 2xx, and 4xx other than 408/429 (final refusals), come back Ok; the
-    // rest is an error and is retried.
-    task.sign_and_send(data).await?;
-    Ok(())
+    let (result, seen) = OBSERVED
+        .scope(std::cell::Cell::new(None), async {
+            let r = task.sign_and_send(data).await;
+            (r, OBSERVED.with(|c| c.get()))
+        })
+        .await;
+    Ok(match (seen, result) {
+        (Some(o), _) => Sent {
+            outcome: retry::classify(o.status),
+            why: format!("inbox answered {}", o.status),
+            retry_after: o.retry_after,
+        },
+        // No answer at all: connection refused, timeout, TLS…
+        (None, Err(e)) => Sent {
+            outcome: retry::Outcome::Retry,
+            why: e.to_string(),
+            retry_after: None,
+        },
+        (None, Ok(())) => Sent {
+            outcome: retry::Outcome::Delivered,
+            why: String::new(),
+            retry_after: None,
+        },
+    })
 }
 
 fn host_of(url: &str) -> String {

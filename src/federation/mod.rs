@@ -63,6 +63,7 @@ pub async fn build_config(
                         .as_deref()
                         .unwrap_or_default(),
                 )?)
+                .with(delivery::ObserveResponses)
                 .build(),
         )
         .debug(dev)

@@ -117,28 +117,59 @@ async fn queued_deliveries_survive_a_restart_and_a_down_remote() {
 async fn final_refusals_are_not_retried_but_server_errors_are() {
     let a = TestInstance::spawn(Backend::Sqlite).await;
     let gone = Sink::start(StatusCode::GONE).await;
+    let forbidden = Sink::start(StatusCode::FORBIDDEN).await;
     let broken = Sink::start(StatusCode::INTERNAL_SERVER_ERROR).await;
-    enqueue(&a, 1, &[gone.inbox(), broken.inbox()]).await;
-    eventually("both answered", || async {
-        (gone.ids().len() == 1 && !broken.ids().is_empty()).then_some(())
+    let unauthorized = Sink::start(StatusCode::UNAUTHORIZED).await;
+    let busy = Sink::start_retry_after(StatusCode::TOO_MANY_REQUESTS, 3600).await;
+    let unavailable = Sink::start_retry_after(StatusCode::SERVICE_UNAVAILABLE, 900).await;
+    let sinks = [
+        &gone,
+        &forbidden,
+        &broken,
+        &unauthorized,
+        &busy,
+        &unavailable,
+    ];
+    let inboxes: Vec<String> = sinks.iter().map(|s| s.inbox()).collect();
+    let before = chrono::Utc::now();
+    enqueue(&a, 1, &inboxes).await;
+    eventually("all answered", || async {
+        sinks.iter().all(|s| !s.ids().is_empty()).then_some(())
     })
     .await;
     let rows = eventually("outcomes recorded", || async {
         let rows = db::deliveries::list(a.db(), None, 10).await.ok()?;
         rows.iter()
-            .all(|r| r.locked_until.is_none())
+            .all(|r| r.locked_until.is_none() && r.attempts > 0)
             .then_some(rows)
     })
     .await;
     let by_inbox = |i: &str| rows.iter().find(|r| r.inbox == i).cloned().expect("row");
-    assert_eq!(
-        by_inbox(&gone.inbox()).status,
-        "delivered",
-        "a 410 is final"
-    );
-    let b = by_inbox(&broken.inbox());
-    assert_eq!(b.status, "pending", "a 500 is retried");
-    assert!(b.last_error.unwrap_or_default().contains("500"));
+    // Final refusals: failed at once (not "delivered": the admin must see
+    // them), with the status as the reason, and never retried.
+    for (sink, code) in [(&gone, "410"), (&forbidden, "403")] {
+        let r = by_inbox(&sink.inbox());
+        assert_eq!(r.status, "failed", "a {code} is final");
+        assert!(r.last_error.unwrap_or_default().contains(code));
+        assert_eq!(r.attempts, 1);
+    }
+    // Retried: 5xx, 401 (the remote may be refreshing our key), 429.
+    for (sink, code) in [(&broken, "500"), (&unauthorized, "401"), (&busy, "429")] {
+        let r = by_inbox(&sink.inbox());
+        assert_eq!(r.status, "pending", "a {code} is retried");
+        assert!(r.last_error.unwrap_or_default().contains(code));
+    }
+    // Retry-After is honoured: no retry before the time the remote asked for
+    // (our own backoff here is about a second).
+    for (sink, secs) in [(&busy, 3600), (&unavailable, 900)] {
+        let r = by_inbox(&sink.inbox());
+        assert!(
+            r.next_attempt_at >= before + chrono::Duration::seconds(secs - 5),
+            "Retry-After {secs} ignored: next attempt {}",
+            r.next_attempt_at
+        );
+    }
+    assert!(by_inbox(&broken.inbox()).next_attempt_at < before + chrono::Duration::seconds(60));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -281,7 +281,23 @@ impl Sink {
     }
 
     pub async fn start_on(listener: tokio::net::TcpListener, status: StatusCode) -> Sink {
-        use axum::{extract::State, routing::post};
+        Self::start_full(listener, status, None).await
+    }
+
+    /// Answers `status` with `Retry-After: secs`.
+    pub async fn start_retry_after(status: StatusCode, secs: u64) -> Sink {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        Self::start_full(listener, status, Some(secs)).await
+    }
+
+    async fn start_full(
+        listener: tokio::net::TcpListener,
+        status: StatusCode,
+        retry_after: Option<u64>,
+    ) -> Sink {
+        use axum::{extract::State, response::IntoResponse, routing::post};
         let port = listener.local_addr().expect("addr").port();
         let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let app = axum::Router::new()
@@ -296,7 +312,14 @@ impl Sink {
                         {
                             r.lock().expect("lock").push(v);
                         }
-                        axum::http::StatusCode::from_u16(status.as_u16()).expect("status")
+                        let code =
+                            axum::http::StatusCode::from_u16(status.as_u16()).expect("status");
+                        match retry_after {
+                            Some(secs) => {
+                                (code, [("retry-after", secs.to_string())]).into_response()
+                            }
+                            None => code.into_response(),
+                        }
                     },
                 ),
             )
