@@ -46,15 +46,6 @@ impl SignGets {
     }
 }
 
-/// `host[:port]` as the Host header carries it.
-fn host_header(url: &url::Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    }
-}
-
 #[async_trait::async_trait]
 impl Middleware for SignGets {
     async fn handle(
@@ -65,7 +56,8 @@ impl Middleware for SignGets {
     ) -> reqwest_middleware::Result<reqwest::Response> {
         if req.method() == reqwest::Method::GET {
             let url = req.url().clone();
-            let host = host_header(&url);
+            // `host[:port]`, as the Host header carries it.
+            let host = super::objects::authority(&url);
             let date = chrono::Utc::now()
                 .format("%a, %d %b %Y %H:%M:%S GMT")
                 .to_string();
