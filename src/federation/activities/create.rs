@@ -164,14 +164,7 @@ impl Activity for Create {
             return Ok(());
         }
         db::posts::insert(&txn, new).await?;
-        for list in [
-            &mut self.to,
-            &mut self.cc,
-            &mut self.object.to,
-            &mut self.object.cc,
-        ] {
-            rules::normalize_public(list);
-        }
+        super::normalize_addressing(&mut self.to, &mut self.cc, &mut self.object);
         outbox::announce_to_members(&txn, &data.urls, &ctx.group, &self).await?;
         txn.commit().await?;
         data.wake_delivery();

@@ -84,3 +84,15 @@ impl Activity for InboxActivity {
 pub async fn seen(data: &Data<AppState>, id: &Url) -> Result<bool, AppError> {
     Ok(db::activities::exists(&data.db, id.as_str()).await?)
 }
+
+/// Before a group passes a member's Create or Update on: the public audience
+/// spelt in full, in the activity and its post.
+pub fn normalize_addressing(
+    to: &mut [String],
+    cc: &mut [String],
+    object: &mut crate::federation::objects::post::PostJson,
+) {
+    for list in [to, cc, &mut object.to, &mut object.cc] {
+        crate::domain::rules::normalize_public(list);
+    }
+}

@@ -100,14 +100,7 @@ impl Activity for Update {
                 body.title = None;
             }
             db::posts::update_content(&txn, post.id, body, updated).await?;
-            for list in [
-                &mut self.to,
-                &mut self.cc,
-                &mut self.object.to,
-                &mut self.object.cc,
-            ] {
-                rules::normalize_public(list);
-            }
+            super::normalize_addressing(&mut self.to, &mut self.cc, &mut self.object);
             outbox::announce_to_members(&txn, &data.urls, &group, &self).await?;
         }
         txn.commit().await?;
