@@ -26,7 +26,7 @@ use crate::{
     federation::{
         self, FederationMiddleware, delivery, inbox::post_inbox, routes, urls::Urls, wellknown,
     },
-    service,
+    service, web,
 };
 
 /// What every handler and worker shares. Cheap to clone.
@@ -39,6 +39,8 @@ pub struct AppState {
     /// When each remote actor's key was last refetched after a failed
     /// signature (this process only): the refetch rate limit.
     pub key_refetches: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
+    /// Sign-in attempts per client and per username (this process).
+    pub signin_limits: Arc<crate::web::session::SigninLimits>,
 }
 
 impl AppState {
@@ -47,12 +49,14 @@ impl AppState {
         let db = db::connect(&settings.database).await?;
         db::migrate(&db).await?;
         let urls = Urls::new(settings.scheme(), &settings.server.domain)?;
+        let signin_limits = Arc::new(crate::web::session::SigninLimits::new(&settings));
         Ok(AppState {
             db,
             settings: Arc::new(settings),
             urls,
             delivery_wakeup: Arc::default(),
             key_refetches: Arc::default(),
+            signin_limits,
         })
     }
 
@@ -106,7 +110,8 @@ impl App {
         let router = router(state.clone(), federation.clone());
         let mut server_stop = shutdown_rx.clone();
         let server = tokio::spawn(async move {
-            let res = axum::serve(listener, router)
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let res = axum::serve(listener, service)
                 .with_graceful_shutdown(async move {
                     let _ = server_stop.wait_for(|stop| *stop).await;
                 })
@@ -171,7 +176,8 @@ pub fn router(state: AppState, federation: FederationConfig<AppState>) -> Router
         .route("/users/{name}/followers", get(routes::get_person_followers))
         .route("/posts/{id}", get(routes::get_post))
         .merge(api::router())
-        .fallback(|| async { AppError::not_found("page") })
+        .merge(web::router(state.clone()))
+        .fallback(web::fallback)
         .with_state(state)
         .layer(FederationMiddleware::new(federation))
         .layer(RequestBodyLimitLayer::new(settings.server.max_body_bytes))

@@ -18,7 +18,18 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub federation: FederationSettings,
     pub delivery: DeliverySettings,
+    pub web: WebSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebSettings {
+    pub registration_default: String,
+    pub session_days: i64,
+    pub invite_days: i64,
+    pub signin_burst: u32,
+    pub signin_refill_secs: u64,
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,7 +98,14 @@ impl Settings {
             fig = fig.merge(Toml::file_exact(path));
         }
         fig = fig.merge(env_provider());
-        fig.extract().map_err(Box::new)
+        let s: Settings = fig.extract().map_err(Box::new)?;
+        if crate::domain::RegistrationMode::parse(&s.web.registration_default).is_none() {
+            return Err(Box::new(figment::Error::from(format!(
+                "web.registration_default is '{}'; expected open, approval, invite or closed",
+                s.web.registration_default
+            ))));
+        }
+        Ok(s)
     }
 
     /// Defaults only, for tests and tools that set fields directly.

@@ -101,14 +101,14 @@ impl AppError {
 
 /// Errors produced outside our handlers (axum's extractors, tower-http's
 /// limits and timeouts) come as plain text or empty: give them our JSON
-/// format too, so every client error reads the same.
+/// format too, so every client error reads the same. Pages (HTML) keep theirs.
 pub async fn json_errors(res: Response) -> Response {
     let status = res.status();
     let is_json = res
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
+        .is_some_and(|v| v.contains("json") || v.starts_with("text/html"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return res;
     }

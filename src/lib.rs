@@ -10,3 +10,4 @@ pub mod domain;
 pub mod error;
 pub mod federation;
 pub mod service;
+pub mod web;

@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, sea_query::OnConflict,
 };
 
@@ -190,4 +190,85 @@ pub fn new_local(
         created_at: Set(now),
         ..Default::default()
     }
+}
+
+/// Groups whose name, title or description contains `q` (any case), local
+/// first; all groups when `q` is empty.
+pub async fn search_groups(
+    db: &impl ConnectionTrait,
+    q: &str,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+    let q = q.trim().to_lowercase();
+    if q.is_empty() {
+        return list_groups(db, false, limit).await;
+    }
+    let escaped: String = q
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let pattern = format!("%{escaped}%");
+    let like = |col: Column| {
+        Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'))
+    };
+    Entity::find()
+        .filter(Column::Kind.eq(ActorKind::Group.as_str()))
+        .filter(
+            Condition::any()
+                .add(like(Column::Username))
+                .add(like(Column::DisplayName))
+                .add(like(Column::Summary)),
+        )
+        .order_by_desc(Column::Local)
+        .order_by_asc(Column::Domain)
+        .order_by_asc(Column::Username)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// A local actor's public profile: display name and summary (HTML).
+pub async fn update_profile(
+    db: &impl ConnectionTrait,
+    id: i64,
+    display_name: Option<String>,
+    summary: Option<String>,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::DisplayName, display_name.into())
+        .col_expr(Column::Summary, summary.into())
+        .filter(Column::Id.eq(id))
+        .filter(Column::Local.eq(true))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A local group's rules (HTML).
+pub async fn update_rules(
+    db: &impl ConnectionTrait,
+    id: i64,
+    rules: Option<String>,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Rules, rules.into())
+        .filter(Column::Id.eq(id))
+        .filter(Column::Local.eq(true))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Remove a local actor that never federated (a refused applicant).
+pub async fn delete_local(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    Entity::delete_many()
+        .filter(Column::Id.eq(id))
+        .filter(Column::Local.eq(true))
+        .exec(db)
+        .await?;
+    Ok(())
 }

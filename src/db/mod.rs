@@ -6,7 +6,10 @@ pub mod actors;
 pub mod deliveries;
 pub mod entities;
 pub mod follows;
+pub mod instance;
 pub mod posts;
+pub mod roles;
+pub mod sessions;
 pub mod users;
 
 use std::time::Duration;

@@ -63,8 +63,22 @@ pub struct NewPost {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
+/// Insert a post; a reply also moves its thread's last activity forward.
 pub async fn insert(db: &impl ConnectionTrait, p: NewPost) -> Result<post::Model, DbErr> {
+    if let Some(thread) = p.thread_id {
+        post::Entity::update_many()
+            .col_expr(post::Column::LastActivityAt, p.published_at.into())
+            .filter(post::Column::Id.eq(thread))
+            .filter(
+                Condition::any()
+                    .add(post::Column::LastActivityAt.is_null())
+                    .add(post::Column::LastActivityAt.lt(p.published_at)),
+            )
+            .exec(db)
+            .await?;
+    }
     post::ActiveModel {
+        last_activity_at: Set(Some(p.published_at)),
         ap_id: Set(p.ap_id),
         author_id: Set(p.author_id),
         group_id: Set(p.group_id),
@@ -214,4 +228,53 @@ pub async fn count_threads(db: &impl ConnectionTrait, group_id: i64) -> Result<u
         .filter(post::Column::DeletedAt.is_null())
         .count(db)
         .await
+}
+
+/// The live threads of the given groups, newest activity first, with their
+/// authors (a member's home page).
+pub async fn threads_of_groups(
+    db: &impl ConnectionTrait,
+    group_ids: Vec<i64>,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<(post::Model, actor::Model)>, DbErr> {
+    if group_ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let posts = post::Entity::find()
+        .filter(post::Column::GroupId.is_in(group_ids))
+        .filter(post::Column::ThreadId.is_null())
+        .filter(post::Column::DeletedAt.is_null())
+        .order_by_desc(post::Column::LastActivityAt)
+        .order_by_desc(post::Column::Id)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    with_authors(db, posts).await
+}
+
+/// Live reply counts for the given threads.
+pub async fn reply_counts(
+    db: &impl ConnectionTrait,
+    thread_ids: Vec<i64>,
+) -> Result<std::collections::HashMap<i64, u64>, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    if thread_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(Option<i64>, i64)> = post::Entity::find()
+        .select_only()
+        .column(post::Column::ThreadId)
+        .column_as(Expr::col(post::Column::Id).count(), "n")
+        .filter(post::Column::ThreadId.is_in(thread_ids))
+        .filter(post::Column::DeletedAt.is_null())
+        .group_by(post::Column::ThreadId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(t, n)| Some((t?, u64::try_from(n).unwrap_or(0))))
+        .collect())
 }

@@ -2,21 +2,29 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use super::entities::{actor, api_token, user};
 
-pub async fn insert(
-    db: &impl ConnectionTrait,
-    actor_id: i64,
-    password_hash: String,
-    is_admin: bool,
-) -> Result<user::Model, DbErr> {
+pub struct NewUser {
+    pub actor_id: i64,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub status: crate::domain::UserStatus,
+    pub application: Option<String>,
+    pub email: Option<String>,
+}
+
+pub async fn insert(db: &impl ConnectionTrait, u: NewUser) -> Result<user::Model, DbErr> {
     user::ActiveModel {
-        actor_id: Set(actor_id),
-        password_hash: Set(password_hash),
-        is_admin: Set(is_admin),
+        actor_id: Set(u.actor_id),
+        password_hash: Set(u.password_hash),
+        is_admin: Set(u.is_admin),
+        status: Set(u.status.as_str().to_string()),
+        application: Set(u.application),
+        email: Set(u.email),
         created_at: Set(Utc::now()),
         ..Default::default()
     }
@@ -83,4 +91,84 @@ pub async fn by_token(
     };
     let actor = super::actors::by_id(db, user.actor_id).await?;
     Ok(actor.map(|a| (user, a)))
+}
+
+/// Local users with their actors, newest first; only `status` if given.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    status: Option<crate::domain::UserStatus>,
+    limit: u64,
+) -> Result<Vec<(user::Model, actor::Model)>, DbErr> {
+    let mut q = user::Entity::find();
+    if let Some(s) = status {
+        q = q.filter(user::Column::Status.eq(s.as_str()));
+    }
+    let users = q
+        .order_by_desc(user::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let ids: Vec<i64> = users.iter().map(|u| u.actor_id).collect();
+    let actors = actor::Entity::find()
+        .filter(actor::Column::Id.is_in(ids))
+        .all(db)
+        .await?;
+    Ok(users
+        .into_iter()
+        .filter_map(|u| {
+            let a = actors.iter().find(|a| a.id == u.actor_id)?.clone();
+            Some((u, a))
+        })
+        .collect())
+}
+
+pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id).one(db).await
+}
+
+/// Move a user from one status to another; false if it was not in `from`.
+pub async fn set_status(
+    db: &impl ConnectionTrait,
+    id: i64,
+    from: crate::domain::UserStatus,
+    to: crate::domain::UserStatus,
+) -> Result<bool, DbErr> {
+    let res = user::Entity::update_many()
+        .col_expr(user::Column::Status, to.as_str().into())
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::Status.eq(from.as_str()))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+pub async fn set_admin(db: &impl ConnectionTrait, id: i64, admin: bool) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::IsAdmin, admin.into())
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    id: i64,
+    hash: String,
+) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, hash.into())
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn count_admins(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    user::Entity::find()
+        .filter(user::Column::IsAdmin.eq(true))
+        .filter(user::Column::Status.eq(crate::domain::UserStatus::Active.as_str()))
+        .count(db)
+        .await
 }

@@ -119,6 +119,12 @@ pub fn is_invisible(c: char) -> bool {
     matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
+/// Text a local person typed, minus characters that are invisible on screen.
+/// Stored as typed otherwise: pages escape it when they show it.
+pub fn strip_invisible(s: &str) -> String {
+    s.chars().filter(|c| !is_invisible(*c)).collect()
+}
+
 /// Plain text of a title or name from elsewhere: tags stripped, trimmed, capped.
 pub fn sanitize_plain(s: &str, max_chars: usize) -> String {
     let cleaned = ammonia::Builder::empty().clean(s).to_string();

@@ -91,6 +91,88 @@ impl DeliveryStatus {
     }
 }
 
+/// Who may create an account, chosen by the admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationMode {
+    /// Anyone may sign up and use the account at once.
+    Open,
+    /// Applicants write a short note; an admin approves or refuses.
+    Approval,
+    /// Only with an invitation link made by an admin.
+    Invite,
+    /// No new accounts.
+    Closed,
+}
+
+impl RegistrationMode {
+    pub const ALL: [RegistrationMode; 4] = [
+        RegistrationMode::Open,
+        RegistrationMode::Approval,
+        RegistrationMode::Invite,
+        RegistrationMode::Closed,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistrationMode::Open => "open",
+            RegistrationMode::Approval => "approval",
+            RegistrationMode::Invite => "invite",
+            RegistrationMode::Closed => "closed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+    /// How the admin pages describe it.
+    pub fn label(self) -> &'static str {
+        match self {
+            RegistrationMode::Open => "Open: anyone can sign up",
+            RegistrationMode::Approval => "By approval: applicants write a note, an admin decides",
+            RegistrationMode::Invite => "By invitation link only",
+            RegistrationMode::Closed => "Closed: no new accounts",
+        }
+    }
+}
+
+/// Where a local account stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    Active,
+    /// Signed up in approval mode; cannot sign in until approved.
+    Pending,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Pending => "pending",
+        }
+    }
+}
+
+/// A local person's role in a local group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupRole {
+    Owner,
+    Moderator,
+}
+
+impl GroupRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupRole::Owner => "owner",
+            GroupRole::Moderator => "moderator",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(GroupRole::Owner),
+            "moderator" => Some(GroupRole::Moderator),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +187,10 @@ mod tests {
         assert_eq!(ActorKind::from_as_type("Organization"), None);
         assert_eq!(FollowState::parse("accepted"), Some(FollowState::Accepted));
         assert_eq!(FollowState::parse("nope"), None);
+        for m in RegistrationMode::ALL {
+            assert_eq!(RegistrationMode::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(RegistrationMode::parse("Open"), None);
+        assert_eq!(GroupRole::parse("owner"), Some(GroupRole::Owner));
     }
 }

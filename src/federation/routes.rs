@@ -6,8 +6,8 @@ use activitypub_federation::{
 };
 use axum::{
     extract::Path,
-    http::{StatusCode, header},
-    response::{IntoResponse, Response},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
 };
 use serde_json::json;
 
@@ -33,8 +33,25 @@ async fn actor_response(data: &FedData, actor: DbActor) -> Result<Response, AppE
     Ok(FederationJson(WithContext::new(json, actor_context())).into_response())
 }
 
-pub async fn get_group(data: FedData, Path(name): Path<String>) -> Result<Response, AppError> {
+/// A browser following a link to an ActivityPub id gets the page instead.
+fn page_redirect(headers: &HeaderMap, to: String) -> Option<Response> {
+    crate::web::wants_html(headers).then(|| {
+        let mut res = Redirect::to(&to).into_response();
+        res.headers_mut()
+            .insert(header::VARY, header::HeaderValue::from_static("Accept"));
+        res
+    })
+}
+
+pub async fn get_group(
+    data: FedData,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
     let g = local_actor(&data, &name, ActorKind::Group).await?;
+    if let Some(r) = page_redirect(&headers, format!("/g/{}", g.row.username)) {
+        return Ok(r);
+    }
     actor_response(&data, g).await
 }
 
@@ -100,11 +117,24 @@ pub async fn get_person_followers(
 }
 
 /// A post, or a Tombstone with 410 once deleted (peers delete their copy).
-pub async fn get_post(data: FedData, Path(id): Path<i64>) -> Result<Response, AppError> {
+pub async fn get_post(
+    data: FedData,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
     let row = db::posts::by_id(&data.db, id)
         .await?
         .filter(|p| p.local)
         .ok_or_else(|| AppError::not_found("post"))?;
+    if row.deleted_at.is_none() {
+        let to = match row.thread_id {
+            Some(t) => format!("/t/{t}#p{}", row.id),
+            None => format!("/t/{}", row.id),
+        };
+        if let Some(r) = page_redirect(&headers, to) {
+            return Ok(r);
+        }
+    }
     if row.deleted_at.is_some() {
         let body = json!({
             "@context": "https://www.w3.org/ns/activitystreams",

@@ -6,7 +6,7 @@ use crate::{
     app::AppState,
     db,
     domain::{
-        ActorKind, FollowState, content,
+        ActorKind, FollowState, GroupRole, content,
         handle::{self, Handle},
     },
     error::AppError,
@@ -168,5 +168,87 @@ pub async fn leave(data: &FedData, me: &CurrentUser, group: &DbActor) -> Result<
     }
     txn.commit().await?;
     data.wake_delivery();
+    Ok(())
+}
+
+/// Change a local group's title, description and rules (admins).
+pub async fn update_group(
+    state: &AppState,
+    me: &CurrentUser,
+    group: &DbActor,
+    title: &str,
+    summary: &str,
+    rules: &str,
+) -> Result<(), AppError> {
+    super::instance::require_admin(me)?;
+    if !group.row.local {
+        return Err(AppError::bad_request("only this instance's groups can be edited here"));
+    }
+    let title = content::validate_title(title).map_err(AppError::BadRequest)?;
+    for (what, text) in [("description", summary), ("rules", rules)] {
+        if text.chars().count() > 5000 {
+            return Err(AppError::bad_request(format!(
+                "the {what} has at most 5000 characters"
+            )));
+        }
+    }
+    let html = |s: &str| {
+        let s = content::strip_invisible(s);
+        let s = s.trim();
+        (!s.is_empty()).then(|| content::plain_text_to_html(s))
+    };
+    let txn = db::write_txn(&state.db).await?;
+    db::actors::update_profile(&txn, group.row.id, Some(title), html(summary)).await?;
+    db::actors::update_rules(&txn, group.row.id, html(rules)).await?;
+    txn.commit().await?;
+    tracing::info!(group = %group.handle(), "group edited");
+    Ok(())
+}
+
+/// Give a local person a role in a local group (admins).
+pub async fn set_role(
+    state: &AppState,
+    me: &CurrentUser,
+    group: &DbActor,
+    username: &str,
+    role: GroupRole,
+) -> Result<(), AppError> {
+    super::instance::require_admin(me)?;
+    if !group.row.local {
+        return Err(AppError::bad_request("only this instance's groups have roles here"));
+    }
+    let name = username.trim().trim_start_matches('@').to_lowercase();
+    let name = name
+        .strip_suffix(&format!("@{}", state.settings.server.domain))
+        .unwrap_or(&name)
+        .to_string();
+    let person = db::actors::local_by_name_and_kind(&state.db, &name, ActorKind::Person)
+        .await?
+        .ok_or_else(|| AppError::bad_request(format!("no local member is called '{name}'")))?;
+    let txn = db::write_txn(&state.db).await?;
+    if role == GroupRole::Owner {
+        // One owner: the previous one stays on as a moderator.
+        for (r, a) in db::roles::staff(&txn, group.row.id).await? {
+            if r == GroupRole::Owner && a.id != person.id {
+                db::roles::set(&txn, group.row.id, a.id, GroupRole::Moderator).await?;
+            }
+        }
+    }
+    db::roles::set(&txn, group.row.id, person.id, role).await?;
+    txn.commit().await?;
+    tracing::info!(group = %group.handle(), role = role.as_str(), "group role given");
+    Ok(())
+}
+
+pub async fn remove_role(
+    state: &AppState,
+    me: &CurrentUser,
+    group: &DbActor,
+    actor_id: i64,
+) -> Result<(), AppError> {
+    super::instance::require_admin(me)?;
+    if db::roles::remove(&state.db, group.row.id, actor_id).await? == 0 {
+        return Err(AppError::not_found("role"));
+    }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! groups and membership, posts. Each checks the rules in `domain`, writes in
 //! one transaction, and queues what must go out in that same transaction.
 
+pub mod accounts;
 pub mod compose;
 pub mod groups;
 pub mod instance;

@@ -15,7 +15,7 @@ use crate::{
         self,
         entities::{actor, user},
     },
-    domain::{ActorKind, handle},
+    domain::{ActorKind, UserStatus, handle},
     error::AppError,
 };
 
@@ -29,20 +29,56 @@ pub struct CurrentUser {
     pub actor: actor::Model,
 }
 
-#[tracing::instrument(skip(state, password))]
+/// What a new account is made of.
+pub struct NewAccount<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub is_admin: bool,
+    pub status: UserStatus,
+    /// The applicant's note (approval mode).
+    pub application: Option<String>,
+    pub email: Option<String>,
+}
+
+/// An active account (CLI, tests, open sign-up).
 pub async fn create_user(
     state: &AppState,
     username: &str,
     password: &str,
     is_admin: bool,
 ) -> Result<CurrentUser, AppError> {
-    handle::validate_local_name(username).map_err(AppError::BadRequest)?;
+    create_account(
+        state,
+        NewAccount {
+            username,
+            password,
+            is_admin,
+            status: UserStatus::Active,
+            application: None,
+            email: None,
+        },
+    )
+    .await
+}
+
+pub fn validate_password(password: &str) -> Result<(), AppError> {
     let n = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) {
         return Err(AppError::bad_request(format!(
             "a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
         )));
     }
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(username = new.username, is_admin = new.is_admin))]
+pub async fn create_account(
+    state: &AppState,
+    new: NewAccount<'_>,
+) -> Result<CurrentUser, AppError> {
+    let username = new.username;
+    handle::validate_local_name(username).map_err(AppError::BadRequest)?;
+    validate_password(new.password)?;
     if db::actors::local_by_name(&state.db, username)
         .await?
         .is_some()
@@ -51,7 +87,7 @@ pub async fn create_user(
             "the name '{username}' is taken"
         )));
     }
-    let hash = hash_password(password.to_string()).await?;
+    let hash = hash_password(new.password.to_string()).await?;
     let keys = super::new_keypair().await?;
     let id = state.urls.person(username);
     let txn = db::write_txn(&state.db).await?;
@@ -67,9 +103,25 @@ pub async fn create_user(
     )
     .await
     .map_err(|e| name_taken(e, username))?;
-    let user = db::users::insert(&txn, actor.id, hash, is_admin).await?;
+    let user = db::users::insert(
+        &txn,
+        db::users::NewUser {
+            actor_id: actor.id,
+            password_hash: hash,
+            is_admin: new.is_admin,
+            status: new.status,
+            application: new.application,
+            email: new.email,
+        },
+    )
+    .await?;
     txn.commit().await?;
-    tracing::info!(username, is_admin, "user created");
+    if new.is_admin {
+        // An admin made another way (the CLI) means the web setup is done.
+        super::instance::settings(state).await?;
+        db::instance::mark_setup_done(&state.db).await?;
+    }
+    tracing::info!(status = new.status.as_str(), "user created");
     Ok(CurrentUser { user, actor })
 }
 
@@ -81,7 +133,7 @@ pub(crate) fn name_taken(e: sea_orm::DbErr, name: &str) -> AppError {
     }
 }
 
-async fn hash_password(password: String) -> Result<String, AppError> {
+pub(crate) async fn hash_password(password: String) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -93,7 +145,7 @@ async fn hash_password(password: String) -> Result<String, AppError> {
     .map_err(AppError::internal)?
 }
 
-async fn verify_password(password: String, hash: String) -> Result<bool, AppError> {
+pub(crate) async fn verify_password(password: String, hash: String) -> Result<bool, AppError> {
     tokio::task::spawn_blocking(move || {
         let parsed =
             PasswordHash::new(&hash).map_err(|e| AppError::internal(format!("hash: {e}")))?;
@@ -112,6 +164,20 @@ pub async fn login(
     username: &str,
     password: &str,
 ) -> Result<(String, CurrentUser), AppError> {
+    let current = check_credentials(state, username, password).await?;
+    let token = random_token();
+    db::users::insert_token(&state.db, current.user.id, token_hash(&token)).await?;
+    Ok((token, current))
+}
+
+/// The account behind a name and password. Unknown names and wrong passwords
+/// get the same answer, after the same work; an account still waiting for
+/// approval is told so (only to someone who knows its password).
+pub async fn check_credentials(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<CurrentUser, AppError> {
     let found = db::users::by_username(&state.db, username).await?;
     let (hash, found) = match found {
         Some((u, a)) => (
@@ -124,11 +190,12 @@ pub async fn login(
     let Some(current) = found.filter(|_| ok) else {
         return Err(AppError::Unauthorized);
     };
-    let mut raw = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut raw);
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-    db::users::insert_token(&state.db, current.user.id, token_hash(&token)).await?;
-    Ok((token, current))
+    if current.user.status != UserStatus::Active.as_str() {
+        return Err(AppError::forbidden(
+            "this account is waiting for an admin's approval",
+        ));
+    }
+    Ok(current)
 }
 
 pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
@@ -143,7 +210,14 @@ pub async fn logout(state: &AppState, token: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-fn token_hash(token: &str) -> String {
+/// 256 random bits, URL-safe: session cookies, API tokens, invite codes.
+pub(crate) fn random_token() -> String {
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+pub(crate) fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

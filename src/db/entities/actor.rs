@@ -26,6 +26,8 @@ pub struct Model {
     pub manually_approves_followers: bool,
     pub discoverable: bool,
     pub last_refreshed_at: Option<DateTimeUtc>,
+    /// A local group's rules, sanitised HTML.
+    pub rules: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

@@ -29,6 +29,8 @@ pub struct Model {
     pub published_at: DateTimeUtc,
     pub updated_at: Option<DateTimeUtc>,
     pub deleted_at: Option<DateTimeUtc>,
+    /// A thread's newest activity: its own time or its newest reply's.
+    pub last_activity_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,11 @@ pub struct Model {
     pub actor_id: i64,
     pub password_hash: String,
     pub is_admin: bool,
+    /// "active", "pending" (awaiting an admin) or "rejected".
+    pub status: String,
+    /// What an applicant wrote when asking to join (approval mode).
+    pub application: Option<String>,
+    pub email: Option<String>,
     pub created_at: DateTimeUtc,
 }
 
