@@ -234,8 +234,13 @@ impl MigrationTrait for Migration {
         )
         .await?;
         for col in [Users::Email, Users::Application, Users::Status] {
-            m.alter_table(Table::alter().table(Users::Table).drop_column(col).to_owned())
-                .await?;
+            m.alter_table(
+                Table::alter()
+                    .table(Users::Table)
+                    .drop_column(col)
+                    .to_owned(),
+            )
+            .await?;
         }
         m.drop_table(Table::drop().table(GroupRoles::Table).to_owned())
             .await?;

@@ -136,5 +136,8 @@ pub async fn list_invites(
 }
 
 pub async fn delete_invite(db: &impl ConnectionTrait, id: i64) -> Result<u64, DbErr> {
-    Ok(invite::Entity::delete_by_id(id).exec(db).await?.rows_affected)
+    Ok(invite::Entity::delete_by_id(id)
+        .exec(db)
+        .await?
+        .rows_affected)
 }

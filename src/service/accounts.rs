@@ -105,9 +105,7 @@ pub async fn sign_up(state: &AppState, form: SignUp<'_>) -> Result<SignedUp, App
     let mut invite_id = None;
     let (status, application) = match mode {
         RegistrationMode::Closed => {
-            return Err(AppError::forbidden(
-                "sign-ups are closed on this instance",
-            ));
+            return Err(AppError::forbidden("sign-ups are closed on this instance"));
         }
         RegistrationMode::Open => (UserStatus::Active, None),
         RegistrationMode::Approval => {
@@ -224,7 +222,9 @@ pub async fn create_invite(
 ) -> Result<String, AppError> {
     require_admin(me)?;
     if !(1..=1000).contains(&max_uses) {
-        return Err(AppError::bad_request("an invitation is for 1 to 1000 people"));
+        return Err(AppError::bad_request(
+            "an invitation is for 1 to 1000 people",
+        ));
     }
     let code = random_token();
     let expires = Utc::now() + Duration::days(state.settings.web.invite_days);

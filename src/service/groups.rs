@@ -182,7 +182,9 @@ pub async fn update_group(
 ) -> Result<(), AppError> {
     super::instance::require_admin(me)?;
     if !group.row.local {
-        return Err(AppError::bad_request("only this instance's groups can be edited here"));
+        return Err(AppError::bad_request(
+            "only this instance's groups can be edited here",
+        ));
     }
     let title = content::validate_title(title).map_err(AppError::BadRequest)?;
     for (what, text) in [("description", summary), ("rules", rules)] {
@@ -215,7 +217,9 @@ pub async fn set_role(
 ) -> Result<(), AppError> {
     super::instance::require_admin(me)?;
     if !group.row.local {
-        return Err(AppError::bad_request("only this instance's groups have roles here"));
+        return Err(AppError::bad_request(
+            "only this instance's groups have roles here",
+        ));
     }
     let name = username.trim().trim_start_matches('@').to_lowercase();
     let name = name

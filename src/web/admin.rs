@@ -37,7 +37,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/groups", get(groups_page).post(create_group))
         .route("/admin/groups/{name}", get(group_page).post(update_group))
         .route("/admin/groups/{name}/roles", post(add_role))
-        .route("/admin/groups/{name}/roles/{actor}/remove", post(remove_role))
+        .route(
+            "/admin/groups/{name}/roles/{actor}/remove",
+            post(remove_role),
+        )
         .route("/admin/users", get(users_page))
         .route("/admin/users/{id}/admin", post(set_admin))
 }
@@ -143,8 +146,7 @@ pub async fn update_instance(
         page.error = Some(CSRF_MESSAGE.into());
         return Ok(render(StatusCode::FORBIDDEN, &page));
     }
-    match instance::update_settings(&data, me, &f.name, &f.description, &f.registration_mode)
-        .await
+    match instance::update_settings(&data, me, &f.name, &f.description, &f.registration_mode).await
     {
         Ok(()) => Ok(see_other("/admin?done=saved")),
         Err(e) => {
@@ -514,7 +516,10 @@ pub async fn update_group(
         return Ok(render(StatusCode::FORBIDDEN, &page));
     }
     match groups::update_group(&data, me, &g, &f.title, &f.summary, &f.rules).await {
-        Ok(()) => Ok(see_other(&format!("/admin/groups/{}?done=saved", g.row.username))),
+        Ok(()) => Ok(see_other(&format!(
+            "/admin/groups/{}?done=saved",
+            g.row.username
+        ))),
         Err(e) => {
             let status = e.status();
             page.error = Some(client_error(e)?);

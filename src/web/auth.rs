@@ -295,9 +295,8 @@ pub async fn signin(
     }
     if !data.signin_limits.check(ip, &username) {
         tracing::warn!("sign-in rate limit reached");
-        page.error = Some(
-            "Too many sign-in attempts. Please wait a minute before trying again.".into(),
-        );
+        page.error =
+            Some("Too many sign-in attempts. Please wait a minute before trying again.".into());
         let mut res = render(StatusCode::TOO_MANY_REQUESTS, &page);
         res.headers_mut().insert(
             header::RETRY_AFTER,

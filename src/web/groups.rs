@@ -173,12 +173,17 @@ pub async fn group_page(
         db::posts::threads_of_group(&data.db, g.row.id, q.before, THREADS_PER_PAGE + 1).await?;
     let more = rows.len() as u64 > THREADS_PER_PAGE;
     let rows = &rows[..rows.len().min(THREADS_PER_PAGE as usize)];
-    let counts = db::posts::reply_counts(&data.db, rows.iter().map(|(p, _)| p.id).collect()).await?;
+    let counts =
+        db::posts::reply_counts(&data.db, rows.iter().map(|(p, _)| p.id).collect()).await?;
     let threads: Vec<ThreadItem> = rows
         .iter()
         .map(|(p, a)| ThreadItem::new(p, a, None, &counts))
         .collect();
-    let older = if more { threads.last().map(|t| t.id) } else { None };
+    let older = if more {
+        threads.last().map(|t| t.id)
+    } else {
+        None
+    };
     let members = if g.row.local {
         Some(db::follows::count_members(&data.db, g.row.id).await?)
     } else {
@@ -225,10 +230,7 @@ pub async fn join(
         FollowState::Accepted => "joined",
         FollowState::Pending => "requested",
     };
-    Ok(see_other(&format!(
-        "/g/{}?done={done}",
-        group_path(&g.row)
-    )))
+    Ok(see_other(&format!("/g/{}?done={done}", group_path(&g.row))))
 }
 
 pub async fn leave(
@@ -243,10 +245,7 @@ pub async fn leave(
     }
     let g = known_group(&data, &handle).await?;
     groups::leave(&data, me, &g).await?;
-    Ok(see_other(&format!(
-        "/g/{}?done=left",
-        group_path(&g.row)
-    )))
+    Ok(see_other(&format!("/g/{}?done=left", group_path(&g.row))))
 }
 
 #[derive(Template)]

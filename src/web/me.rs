@@ -65,7 +65,9 @@ pub async fn home(
             .map(|g| GroupCard::new(g, None))
             .collect();
         return Ok(ok(&LandingPage {
-            l: Layout::new(&data, &viewer, "Welcome").await?.with_notice(notice),
+            l: Layout::new(&data, &viewer, "Welcome")
+                .await?
+                .with_notice(notice),
             description: settings.description.clone(),
             can_sign_up: instance::registration_mode(&settings) != RegistrationMode::Closed,
             groups,
@@ -90,13 +92,16 @@ pub async fn home(
         db::posts::threads_of_groups(&data.db, joined, page * PER_PAGE, PER_PAGE + 1).await?;
     let more = rows.len() as u64 > PER_PAGE;
     let rows = &rows[..rows.len().min(PER_PAGE as usize)];
-    let counts = db::posts::reply_counts(&data.db, rows.iter().map(|(p, _)| p.id).collect()).await?;
+    let counts =
+        db::posts::reply_counts(&data.db, rows.iter().map(|(p, _)| p.id).collect()).await?;
     let threads = rows
         .iter()
         .map(|(p, a)| ThreadItem::new(p, a, group_rows.get(&p.group_id), &counts))
         .collect();
     Ok(ok(&HomePage {
-        l: Layout::new(&data, &viewer, "Home").await?.with_notice(notice),
+        l: Layout::new(&data, &viewer, "Home")
+            .await?
+            .with_notice(notice),
         groups,
         threads,
         page,

@@ -69,7 +69,11 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub async fn new(data: &FedData, viewer: &Viewer, title: impl Into<String>) -> Result<Self, AppError> {
+    pub async fn new(
+        data: &FedData,
+        viewer: &Viewer,
+        title: impl Into<String>,
+    ) -> Result<Self, AppError> {
         let settings = service::instance::settings(data).await?;
         Ok(Layout {
             instance_name: settings.name,
@@ -93,11 +97,15 @@ pub struct Notice;
 impl Notice {
     pub fn from(done: Option<&str>) -> Option<&'static str> {
         Some(match done? {
-            "setup" => "Your instance is ready and you are its admin. Describe it and choose who may sign up.",
+            "setup" => {
+                "Your instance is ready and you are its admin. Describe it and choose who may sign up."
+            }
             "welcome" => "Welcome! Find a group to join below.",
             "signedout" => "You are signed out.",
             "joined" => "You joined this group.",
-            "requested" => "Your request to join was sent to the group's server. You can post once it accepts.",
+            "requested" => {
+                "Your request to join was sent to the group's server. You can post once it accepts."
+            }
             "left" => "You left this group.",
             "posted" => "Your thread is posted.",
             "replied" => "Your reply is posted.",
@@ -187,10 +195,16 @@ async fn html_errors(req: Request, next: Next) -> Response {
     }
     let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
     let (_, body) = res.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
     let message = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
-        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
     let message = if message.is_empty() || status.is_server_error() && message.len() > 200 {
         status.canonical_reason().unwrap_or("error").to_string()
@@ -253,11 +267,20 @@ async fn security_headers(req: Request, next: Next) -> Response {
             "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
     }
     res
 }

@@ -55,7 +55,12 @@ fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
-fn build_cookie(settings: &Settings, name: &str, value: String, same_site: SameSite) -> Cookie<'static> {
+fn build_cookie(
+    settings: &Settings,
+    name: &str,
+    value: String,
+    same_site: SameSite,
+) -> Cookie<'static> {
     let mut c = Cookie::new(cookie_name(settings, name), value);
     c.set_http_only(true);
     c.set_same_site(same_site);
@@ -206,8 +211,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Submitted<T> {
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0

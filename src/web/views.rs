@@ -169,8 +169,10 @@ pub fn thread_replies(
     replies: &[(post::Model, actor::Model)],
     me: Option<i64>,
 ) -> Vec<PostItem> {
-    let parent_of: HashMap<i64, Option<i64>> =
-        replies.iter().map(|(p, _)| (p.id, p.in_reply_to_id)).collect();
+    let parent_of: HashMap<i64, Option<i64>> = replies
+        .iter()
+        .map(|(p, _)| (p.id, p.in_reply_to_id))
+        .collect();
     // The top-level reply a post hangs under.
     let top = |mut id: i64| {
         for _ in 0..64 {

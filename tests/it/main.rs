@@ -11,4 +11,6 @@ mod interop;
 mod lemmy;
 mod peer;
 mod remote;
+mod visitor;
+mod web;
 mod wire;
