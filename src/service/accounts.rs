@@ -88,7 +88,7 @@ pub struct SignUp<'a> {
 
 pub enum SignedUp {
     /// The account can be used now.
-    Active(CurrentUser),
+    Active(Box<CurrentUser>),
     /// An admin must approve it first.
     Pending,
 }
@@ -161,7 +161,7 @@ pub async fn sign_up(state: &AppState, form: SignUp<'_>) -> Result<SignedUp, App
         ));
     }
     Ok(match status {
-        UserStatus::Active => SignedUp::Active(user),
+        UserStatus::Active => SignedUp::Active(Box::new(user)),
         UserStatus::Pending => SignedUp::Pending,
     })
 }

@@ -2,6 +2,7 @@
 //! and signatures. One binary; `helpers` holds `TestInstance`.
 
 mod api;
+mod browser;
 mod delivery;
 mod federation;
 mod helpers;
