@@ -33,6 +33,10 @@ fn which(cmd: &str) -> Option<PathBuf> {
 
 impl Browser {
     pub async fn start() -> Browser {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(extra_args: &[&str]) -> Browser {
         let driver_bin = which("chromedriver").expect(
             "chromedriver is not installed: `apt-get install -y chromium chromium-driver` (.ci/run does this)",
         );
@@ -55,15 +59,18 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
+        let mut args = vec![
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-dev-shm-usage",
+            "--window-size=1100,1000",
+            "--lang=en-GB",
+        ];
+        args.extend_from_slice(extra_args);
         let caps = json!({
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu",
-                    "--disable-background-networking", "--disable-dev-shm-usage",
-                    "--window-size=1100,1000", "--lang=en-GB",
-                ],
-            }
+            "goog:chromeOptions": { "binary": chromium, "args": args }
         });
         let caps = match caps {
             Value::Object(m) => m,
@@ -408,4 +415,83 @@ async fn main_journeys_in_chromium() {
     let ben = user::Entity::find().all(a.db()).await.expect("users");
     assert_eq!(ben.len(), 2);
     br.close().await;
+}
+
+/// Dark mode (from the system setting) and a phone-sized window: still no
+/// accessibility violations (contrast included), and the thread page with
+/// its stylesheet stays small.
+#[tokio::test]
+async fn dark_mode_on_a_phone() {
+    let k = TestInstance::spawn(Backend::Sqlite).await;
+    let mut admin = crate::web::admin_of(&k).await;
+    admin
+        .post(
+            "/admin/groups",
+            &[
+                ("name", "mg"),
+                ("title", "Myasthenia gravis"),
+                ("summary", "Peer support."),
+            ],
+        )
+        .await;
+    admin.post("/g/mg/join", &[]).await;
+    let posted = admin
+        .post(
+            "/g/mg/new",
+            &[
+                ("title", "Night-time symptoms"),
+                ("body", "Anyone *else*?"),
+                ("content_warning", "symptoms"),
+                ("action", "post"),
+            ],
+        )
+        .await;
+    let thread = posted
+        .location()
+        .split('?')
+        .next()
+        .expect("thread")
+        .to_string();
+    admin
+        .post(
+            &format!("{thread}/reply"),
+            &[("body", "Me too."), ("action", "post")],
+        )
+        .await;
+
+    let br = Browser::start_with(&["--force-dark-mode", "--window-size=390,844"]).await;
+    br.goto(&k.base).await;
+    let dark = br
+        .client
+        .execute(
+            "return matchMedia('(prefers-color-scheme: dark)').matches",
+            vec![],
+        )
+        .await
+        .expect("media query");
+    assert_eq!(dark, json!(true), "the browser prefers dark");
+    br.check("dark-01-landing").await;
+    br.goto(&format!("{}/signin", k.base)).await;
+    br.fill("#username", "root").await;
+    br.fill("#password", PW).await;
+    br.press("Sign in").await;
+    for (name, path) in [
+        ("dark-02-home", "/".to_string()),
+        ("dark-03-group", "/g/mg".to_string()),
+        ("dark-04-thread", thread.clone()),
+        ("dark-05-compose", "/g/mg/new".to_string()),
+        ("dark-06-admin", "/admin".to_string()),
+    ] {
+        br.goto(&format!("{}{path}", k.base)).await;
+        br.sees("Sign out").await;
+        br.check(name).await;
+    }
+    br.close().await;
+
+    // Page weight: the thread page and its stylesheet, well under 50 KB.
+    let page = admin.get(&thread).await;
+    let css = admin.get("/static/kindred.css").await;
+    let total = page.body.len() + css.body.len();
+    assert!(total < 50 * 1024, "thread page + CSS = {total} bytes");
+    assert!(!page.body.contains("<script"), "no scripts");
 }
