@@ -13,6 +13,7 @@ use crate::{
     error::AppError,
     federation::FedData,
     service::users::{self, CurrentUser},
+    web::session::ClientIp,
 };
 
 pub fn router() -> Router<AppState> {
@@ -53,11 +54,20 @@ impl UserView {
     }
 }
 
+/// Shares the web sign-in's limits (per client address and per username), so
+/// the API is no way around them.
 async fn login(
     data: FedData,
+    ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, AppError> {
-    let (token, user) = users::login(&data, &req.username.to_lowercase(), &req.password).await?;
+    let username = req.username.to_lowercase();
+    if !data.signin_limits.check(ip, &username) {
+        return Err(AppError::TooManyRequests(
+            "too many sign-in attempts; wait a minute and try again".into(),
+        ));
+    }
+    let (token, user) = users::login(&data, &username, &req.password).await?;
     Ok(Json(LoginResponse {
         token,
         user: UserView::from_current(&user),

@@ -457,6 +457,14 @@ async fn signing_in_and_out_and_bad_credentials() {
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.error().unwrap_or_default().contains("Too many"));
     assert!(limited.headers.contains_key("retry-after"));
+    // The API's login shares the limit: no way around it.
+    let api = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", k.base))
+        .json(&serde_json::json!({"username": "root", "password": PW}))
+        .send()
+        .await
+        .expect("api login");
+    assert_eq!(api.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
