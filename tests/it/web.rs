@@ -360,6 +360,27 @@ async fn each_registration_mode_does_what_it_says() {
         .await;
     assert_eq!(used_up.status, StatusCode::FORBIDDEN);
     assert!(used_up.error().unwrap_or_default().contains("used up"));
+    // A revoked link stops working at once.
+    let made = admin.post("/admin/invites", &[("max_uses", "5")]).await;
+    let link = made.input_value("new-link").expect("link shown");
+    let code = link.rsplit('/').next().expect("code").to_string();
+    let bad_count = admin.post("/admin/invites", &[("max_uses", "lots")]).await;
+    assert_eq!(bad_count.status, StatusCode::BAD_REQUEST);
+    let invite = kindred::db::entities::invite::Entity::find()
+        .all(k.db())
+        .await
+        .expect("invites")
+        .into_iter()
+        .find(|i| i.max_uses == 5)
+        .expect("the new invite");
+    let revoked = admin
+        .post(&format!("/admin/invites/{}/revoke", invite.id), &[])
+        .await;
+    assert_eq!(revoked.location(), "/admin/invites?done=revoked");
+    assert_eq!(
+        eve.get(&format!("/invite/{code}")).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     // Closed.
     set_mode(&mut admin, "closed").await;
