@@ -29,6 +29,27 @@ use crate::{
     service, web,
 };
 
+/// The time as the server sees it: the system clock plus an offset that only
+/// tests move (by hours or days, instead of sleeping). Delivery timing, the
+/// retry window and the inbox's `Date` check read it.
+#[derive(Clone, Default)]
+pub struct Clock {
+    offset_ms: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let offset = self.offset_ms.load(std::sync::atomic::Ordering::Relaxed);
+        chrono::Utc::now() + chrono::Duration::milliseconds(offset)
+    }
+
+    /// Move this instance's time forward (tests).
+    pub fn advance(&self, by: chrono::Duration) {
+        self.offset_ms
+            .fetch_add(by.num_milliseconds(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// What every handler and worker shares. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -41,6 +62,7 @@ pub struct AppState {
     pub key_refetches: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
     /// Sign-in attempts per client and per username (this process).
     pub signin_limits: Arc<crate::web::session::SigninLimits>,
+    pub clock: Clock,
 }
 
 impl AppState {
@@ -57,6 +79,7 @@ impl AppState {
             delivery_wakeup: Arc::default(),
             key_refetches: Arc::default(),
             signin_limits,
+            clock: Clock::default(),
         })
     }
 

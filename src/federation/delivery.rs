@@ -58,7 +58,7 @@ async fn worker_loop(
         notified.as_mut().enable();
         let claimed = db::deliveries::claim_due(
             &config.db,
-            Utc::now(),
+            config.clock.now(),
             chrono::Duration::seconds(s.lease_secs),
             s.batch_size,
         )
@@ -190,7 +190,7 @@ async fn deliver_one(data: &super::FedData, row: delivery::Model) {
         },
     };
     let db = &data.db;
-    let now = Utc::now();
+    let now = data.clock.now();
     let s = &data.settings.delivery;
     let res = match sent.outcome {
         retry::Outcome::Delivered => {

@@ -20,7 +20,7 @@ pub async fn post_inbox(data: FedData, req: Request) -> Result<StatusCode, AppEr
     let (parts, body) = req.into_parts();
     check_date(
         &parts.headers,
-        Utc::now(),
+        data.clock.now(),
         data.settings.federation.max_clock_skew_secs,
     )?;
     check_signed_headers(&parts.headers)?;

@@ -1,6 +1,6 @@
 //! Admin pages: the instance (name, description, registration mode), pending
 //! sign-ups, invitation links, groups (create, edit, owner and moderators),
-//! users (admin rights).
+//! users (admin rights), the delivery queue (what failed or is retried).
 
 use askama::Template;
 use axum::{
@@ -20,7 +20,7 @@ use super::{
 use crate::{
     app::AppState,
     db,
-    domain::{ActorKind, GroupRole, RegistrationMode, UserStatus},
+    domain::{ActorKind, DeliveryStatus, GroupRole, RegistrationMode, UserStatus},
     error::AppError,
     federation::{FedData, objects::actor::DbActor},
     service::{accounts, groups, instance, users::CurrentUser},
@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
             post(remove_role),
         )
         .route("/admin/users", get(users_page))
+        .route("/admin/deliveries", get(deliveries_page))
         .route("/admin/users/{id}/admin", post(set_admin))
 }
 
@@ -650,4 +651,64 @@ pub async fn set_admin(
     }
     accounts::set_admin(&data, me, id, sub.form.admin == "true").await?;
     Ok(see_other("/admin/users?done=saved"))
+}
+
+struct DeliveryRow {
+    host: String,
+    status: String,
+    attempts: i32,
+    last_error: String,
+    next_attempt: When,
+    queued: When,
+}
+
+#[derive(Template)]
+#[template(path = "admin/deliveries.html")]
+struct DeliveriesPage {
+    l: Layout,
+    pending: u64,
+    failed: u64,
+    delivered: u64,
+    failing: Vec<DeliveryRow>,
+}
+
+/// The delivery queue for admins: counts, and the deliveries that failed or
+/// are being retried (where to, how often, why). Never the payloads: they
+/// carry members' posts.
+pub async fn deliveries_page(data: FedData, viewer: Viewer) -> Result<Response, AppError> {
+    admin(&viewer)?;
+    let count = |s| db::deliveries::count_by_status(&data.db, s);
+    let (pending, failed, delivered) = (
+        count(DeliveryStatus::Pending).await?,
+        count(DeliveryStatus::Failed).await?,
+        count(DeliveryStatus::Delivered).await?,
+    );
+    let mut rows = db::deliveries::list(&data.db, Some(DeliveryStatus::Failed), 100).await?;
+    rows.extend(
+        db::deliveries::list(&data.db, Some(DeliveryStatus::Pending), 500)
+            .await?
+            .into_iter()
+            .filter(|r| r.last_error.is_some())
+            .take(100),
+    );
+    let failing = rows
+        .into_iter()
+        .map(|r| DeliveryRow {
+            host: url::Url::parse(&r.inbox)
+                .map(|u| crate::federation::objects::authority(&u))
+                .unwrap_or_default(),
+            status: r.status,
+            attempts: r.attempts,
+            last_error: r.last_error.unwrap_or_default(),
+            next_attempt: When::new(r.next_attempt_at),
+            queued: When::new(r.created_at),
+        })
+        .collect();
+    Ok(ok(&DeliveriesPage {
+        l: Layout::new(&data, &viewer, "Admin: deliveries").await?,
+        pending,
+        failed,
+        delivered,
+        failing,
+    }))
 }

@@ -191,3 +191,81 @@ async fn database_down_gives_503_not_a_lost_write() {
     let s = b.signed_post(&format!("{}/inbox", a.base), &follow).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "the sender must retry");
 }
+
+/// A remote that stays down: the instance's clock is moved forward hours at a
+/// time (no sleeping). Retries come with growing, capped gaps; after the
+/// retry window the delivery is failed, kept, and shown to admins on the CLI
+/// list and the admin page.
+#[tokio::test]
+async fn a_remote_down_for_days_is_retried_with_capped_backoff_then_failed() {
+    let a = TestInstance::spawn_with(Backend::Sqlite, |s| {
+        s.delivery.retry_base_secs = 60;
+        s.delivery.retry_max_secs = 6 * 3600;
+        s.delivery.retry_window_hours = 72;
+    })
+    .await;
+    let down = Sink::start(StatusCode::SERVICE_UNAVAILABLE).await;
+    enqueue(&a, 1, &[down.inbox()]).await;
+    let clock = a.app().state.clock.clone();
+    let row = || async {
+        db::deliveries::list(a.db(), None, 1)
+            .await
+            .ok()
+            .and_then(|r| r.into_iter().next())
+    };
+    let settled = |attempts: i32| async move {
+        let r = row().await?;
+        (r.attempts >= attempts && r.locked_until.is_none()).then_some(r)
+    };
+    let first = eventually("first attempt", || settled(1)).await;
+    assert_eq!(first.status, "pending");
+
+    // Walk the clock forward to each next attempt and record the gaps.
+    let mut gaps = vec![];
+    let mut last = first;
+    let start = clock.now();
+    while last.status == "pending" {
+        let wait = last.next_attempt_at - clock.now();
+        gaps.push(wait.num_seconds());
+        clock.advance(wait + chrono::Duration::seconds(1));
+        a.app().state.wake_delivery();
+        let n = last.attempts + 1;
+        last = eventually("the next attempt", || async {
+            let r = row().await?;
+            (r.attempts >= n && r.locked_until.is_none() && r.updated_at >= last.updated_at)
+                .then_some(r)
+        })
+        .await;
+        assert!(gaps.len() < 40, "too many attempts: {gaps:?}");
+    }
+    let elapsed = clock.now() - start;
+    assert_eq!(last.status, "failed");
+    assert!(last.last_error.clone().unwrap_or_default().contains("503"));
+    assert!(
+        elapsed >= chrono::Duration::hours(72),
+        "failed after {elapsed}"
+    );
+    // Exponential: each gap at least ~1.5× the one before until the cap, with
+    // ±25 % jitter; never above the cap (6 h + jitter).
+    let cap = 6 * 3600 * 5 / 4 + 1;
+    assert!(gaps.iter().all(|g| *g <= cap), "{gaps:?}");
+    assert!(gaps[0] <= 60 * 5 / 4 + 1, "{gaps:?}");
+    assert!(
+        gaps.iter().any(|g| *g >= 6 * 3600 * 3 / 4),
+        "reaches the cap: {gaps:?}"
+    );
+    // The dead remote got one request per attempt, not more.
+    assert_eq!(down.ids().len(), last.attempts as usize);
+
+    // Admins see it: the CLI's list and the admin page.
+    let failed = db::deliveries::list(a.db(), Some(DeliveryStatus::Failed), 10)
+        .await
+        .expect("list");
+    assert_eq!(failed.len(), 1);
+    let mut admin = crate::web::admin_of(&a).await;
+    let page = admin.get("/admin/deliveries").await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.shows("1 failed")
+        .shows("inbox answered 503")
+        .shows(down.base.trim_start_matches("http://"));
+}
