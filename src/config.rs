@@ -77,6 +77,8 @@ pub struct DeliverySettings {
     pub retry_base_secs: i64,
     pub retry_max_secs: i64,
     pub retry_window_hours: i64,
+    pub breaker_threshold: i32,
+    pub breaker_base_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

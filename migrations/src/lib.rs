@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_core;
 mod m20261122_000002_post_content;
 mod m20261122_000003_web;
+mod m20261122_000004_instances;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_core::Migration),
             Box::new(m20261122_000002_post_content::Migration),
             Box::new(m20261122_000003_web::Migration),
+            Box::new(m20261122_000004_instances::Migration),
         ]
     }
 }

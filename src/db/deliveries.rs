@@ -157,3 +157,44 @@ pub async fn list(
     }
     q.order_by_desc(Column::Id).limit(limit).all(db).await
 }
+
+/// Put a claimed row back without sending it (its instance's breaker is
+/// open): due again at `until`, and the claim's attempt not counted.
+pub async fn defer(db: &impl ConnectionTrait, id: i64, until: DateTime<Utc>) -> Result<(), DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    Entity::update_many()
+        .col_expr(Column::NextAttemptAt, until.into())
+        .col_expr(Column::LockedUntil, Option::<DateTime<Utc>>::None.into())
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).sub(1))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Make every waiting delivery to `domain` (an inbox's `host[:port]`) due now:
+/// the instance is back. Returns how many.
+pub async fn pull_forward(
+    db: &impl ConnectionTrait,
+    domain: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+    let escaped: String = domain
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let res = Entity::update_many()
+        .col_expr(Column::NextAttemptAt, now.into())
+        .filter(Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .filter(Column::NextAttemptAt.gt(now))
+        .filter(
+            Expr::col(Column::Inbox).like(LikeExpr::new(format!("%://{escaped}/%")).escape('\\')),
+        )
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}

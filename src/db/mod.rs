@@ -7,6 +7,7 @@ pub mod deliveries;
 pub mod entities;
 pub mod follows;
 pub mod instance;
+pub mod instances;
 pub mod posts;
 pub mod roles;
 pub mod sessions;

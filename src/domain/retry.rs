@@ -56,6 +56,37 @@ pub fn next_delay(backoff: Duration, retry_after: Option<Duration>, cap: Duratio
     }
 }
 
+/// The per-instance circuit breaker: after `threshold` failures in a row the
+/// instance is left alone for `base`, doubling with each further failure (each
+/// failed probe), up to `max`. None: keep sending.
+pub fn breaker_open_for(
+    failures: i32,
+    threshold: i32,
+    base_secs: i64,
+    max_secs: i64,
+) -> Option<Duration> {
+    if threshold <= 0 || failures < threshold {
+        return None;
+    }
+    let steps = u32::try_from(failures - threshold)
+        .unwrap_or(u32::MAX)
+        .min(30);
+    let secs = base_secs
+        .max(1)
+        .saturating_mul(1i64 << steps)
+        .min(max_secs.max(1));
+    Some(Duration::seconds(secs))
+}
+
+/// Does this answer say the instance is down or overloaded (as opposed to up
+/// and answering, even with a refusal)? `None`: no answer at all.
+pub fn counts_against_instance(status: Option<u16>) -> bool {
+    match status {
+        None => true,
+        Some(s) => s >= 500 || s == 408 || s == 429,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +103,29 @@ mod tests {
         let hi = backoff_delay(2, 30, 3600, 0.999).num_milliseconds();
         assert_eq!(lo, 45_000);
         assert!((74_900..=75_000).contains(&hi), "{hi}");
+    }
+
+    #[test]
+    fn breaker_opens_after_threshold_and_backs_off() {
+        assert_eq!(breaker_open_for(4, 5, 60, 3600), None);
+        assert_eq!(
+            breaker_open_for(5, 5, 60, 3600),
+            Some(Duration::seconds(60))
+        );
+        assert_eq!(
+            breaker_open_for(6, 5, 60, 3600),
+            Some(Duration::seconds(120))
+        );
+        assert_eq!(
+            breaker_open_for(50, 5, 60, 3600),
+            Some(Duration::seconds(3600))
+        );
+        assert_eq!(breaker_open_for(50, 0, 60, 3600), None, "0 turns it off");
+        assert!(counts_against_instance(None));
+        assert!(counts_against_instance(Some(503)));
+        assert!(counts_against_instance(Some(429)));
+        assert!(!counts_against_instance(Some(401)));
+        assert!(!counts_against_instance(Some(410)));
     }
 
     #[test]

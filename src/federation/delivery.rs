@@ -66,6 +66,13 @@ async fn worker_loop(
         match claimed {
             Ok(rows) if !rows.is_empty() => {
                 let data = config.to_request_data();
+                let rows = match screen(&data, rows).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tracing::warn!(worker = index, error = %e, "cannot check instance breakers");
+                        continue;
+                    }
+                };
                 let sends = rows.into_iter().map(|row| {
                     let data = data.clone();
                     async move { deliver_one(&data, row).await }
@@ -95,6 +102,97 @@ async fn worker_loop(
             }
         }
     }
+}
+
+/// The per-instance circuit breaker, applied to a claimed batch: rows for an
+/// instance whose breaker is open go back to wait until it closes (attempt
+/// not counted); when the wait is over, one row per instance is let through
+/// as the probe and the others wait a little for its result.
+async fn screen(
+    data: &super::FedData,
+    rows: Vec<delivery::Model>,
+) -> Result<Vec<delivery::Model>, AppError> {
+    let threshold = data.settings.delivery.breaker_threshold;
+    if threshold <= 0 {
+        return Ok(rows);
+    }
+    let now = data.clock.now();
+    let mut hosts: Vec<String> = rows.iter().map(|r| host_of(&r.inbox)).collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    let states = db::instances::by_domains(&data.db, hosts).await?;
+    let mut probing = std::collections::HashSet::new();
+    let mut send = Vec::with_capacity(rows.len());
+    for row in rows {
+        let host = host_of(&row.inbox);
+        let Some(state) = states.get(&host) else {
+            send.push(row);
+            continue;
+        };
+        if let Some(until) = state.open_until.filter(|u| *u > now) {
+            let jitter = chrono::Duration::milliseconds(rand::thread_rng().gen_range(0..5000));
+            db::deliveries::defer(&data.db, row.id, until + jitter).await?;
+        } else if state.consecutive_failures < threshold || probing.insert(host) {
+            send.push(row);
+        } else {
+            db::deliveries::defer(&data.db, row.id, now + chrono::Duration::seconds(30)).await?;
+        }
+    }
+    Ok(send)
+}
+
+/// Record how the instance answered: a success (or any answer that shows it
+/// is up) closes its breaker and sends what waited for it at once; no answer,
+/// 5xx, 408 or 429 count towards opening it.
+async fn record_instance(
+    data: &super::FedData,
+    inbox: &str,
+    status: Option<u16>,
+) -> Result<(), AppError> {
+    let s = &data.settings.delivery;
+    if s.breaker_threshold <= 0 {
+        return Ok(());
+    }
+    let host = host_of(inbox);
+    let now = data.clock.now();
+    if retry::counts_against_instance(status) {
+        let failures = db::instances::record_failure(&data.db, &host, now, |n| {
+            retry::breaker_open_for(
+                n,
+                s.breaker_threshold,
+                s.breaker_base_secs,
+                s.retry_max_secs,
+            )
+        })
+        .await?;
+        if failures == s.breaker_threshold {
+            tracing::warn!(instance = %host, failures, "instance not answering: its deliveries wait (circuit breaker open)");
+        }
+    } else {
+        instance_is_up(data, &host, false).await?;
+    }
+    Ok(())
+}
+
+/// `host` answered a delivery (or, with `wrote_to_us`, sent us a verified
+/// activity): close its breaker, and send what waited for it.
+pub async fn instance_is_up(
+    data: &super::FedData,
+    host: &str,
+    wrote_to_us: bool,
+) -> Result<(), AppError> {
+    let now = data.clock.now();
+    let was_failing = if wrote_to_us {
+        db::instances::record_contact(&data.db, host, now).await?
+    } else {
+        db::instances::record_success(&data.db, host, now).await?
+    };
+    if was_failing {
+        let n = db::deliveries::pull_forward(&data.db, host, now).await?;
+        tracing::info!(instance = %host, waiting = n, "instance is back: sending what waited");
+        data.wake_delivery();
+    }
+    Ok(())
 }
 
 /// A stored activity, sent as stored. Only used to hand id, actor and body to
@@ -177,6 +275,8 @@ struct Sent {
     outcome: retry::Outcome,
     why: String,
     retry_after: Option<chrono::Duration>,
+    /// The inbox's status; None when it did not answer.
+    status: Option<u16>,
 }
 
 #[tracing::instrument(skip_all, fields(delivery = row.id, inbox = %host_of(&row.inbox), attempt = row.attempts))]
@@ -187,8 +287,12 @@ async fn deliver_one(data: &super::FedData, row: delivery::Model) {
             outcome: retry::Outcome::Retry,
             why: e.to_string(),
             retry_after: None,
+            status: None,
         },
     };
+    if let Err(e) = record_instance(data, &row.inbox, sent.status).await {
+        tracing::warn!(error = %e, "cannot record the instance's answer");
+    }
     let db = &data.db;
     let now = data.clock.now();
     let s = &data.settings.delivery;
@@ -243,6 +347,7 @@ async fn send(data: &super::FedData, row: &delivery::Model) -> Result<Sent, AppE
             outcome: retry::Outcome::Refused,
             why: "inbox refused by URL policy".into(),
             retry_after: None,
+            status: Some(0),
         });
     };
     let (result, seen) = OBSERVED
@@ -256,22 +361,25 @@ async fn send(data: &super::FedData, row: &delivery::Model) -> Result<Sent, AppE
             outcome: retry::classify(o.status),
             why: format!("inbox answered {}", o.status),
             retry_after: o.retry_after,
+            status: Some(o.status),
         },
         // No answer at all: connection refused, timeout, TLS…
         (None, Err(e)) => Sent {
             outcome: retry::Outcome::Retry,
             why: e.to_string(),
             retry_after: None,
+            status: None,
         },
         (None, Ok(())) => Sent {
             outcome: retry::Outcome::Delivered,
             why: String::new(),
             retry_after: None,
+            status: Some(200),
         },
     })
 }
 
-fn host_of(url: &str) -> String {
+pub fn host_of(url: &str) -> String {
     Url::parse(url)
         .map(|u| super::objects::authority(&u))
         .unwrap_or_default()

@@ -40,7 +40,7 @@ pub async fn post_inbox(data: FedData, req: Request) -> Result<StatusCode, AppEr
             if !refetch_signer(&data, &bytes).await? {
                 return Err(AppError::Unauthorized);
             }
-            let mut again = Request::new(Body::from(bytes));
+            let mut again = Request::new(Body::from(bytes.clone()));
             *again.method_mut() = method;
             *again.uri_mut() = uri;
             *again.headers_mut() = headers;
@@ -48,7 +48,23 @@ pub async fn post_inbox(data: FedData, req: Request) -> Result<StatusCode, AppEr
         }
         other => other?,
     }
+    // Verified: the sender's instance is up (closes its delivery breaker).
+    if let Some(host) = sender_host(&bytes)
+        && let Err(e) = super::delivery::instance_is_up(&data, &host, true).await
+    {
+        tracing::warn!(error = %e, "cannot record the instance's contact");
+    }
     Ok(StatusCode::ACCEPTED)
+}
+
+/// `host[:port]` of the activity's actor.
+fn sender_host(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let actor = v.get("actor")?;
+    let id = actor.as_str().or_else(|| actor.get("id")?.as_str())?;
+    url::Url::parse(id)
+        .ok()
+        .map(|u| super::objects::authority(&u))
 }
 
 async fn receive(data: &FedData, req: Request) -> Result<(), AppError> {

@@ -8,7 +8,10 @@ use kindred::{db, domain::DeliveryStatus};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, Sink, TestInstance, backends, eventually};
+use crate::{
+    helpers::{Backend, Sink, TestInstance, backends, eventually},
+    remote::{Doc, Remote, Sign},
+};
 
 async fn enqueue(a: &TestInstance, n: usize, inboxes: &[String]) -> Vec<String> {
     let actor = db::actors::instance_actor(a.db())
@@ -193,7 +196,8 @@ async fn database_down_gives_503_not_a_lost_write() {
 }
 
 /// A remote that stays down: the instance's clock is moved forward hours at a
-/// time (no sleeping). Retries come with growing, capped gaps; after the
+/// time (no sleeping). Retries come with growing, capped gaps (its circuit
+/// breaker opens too, and only lengthens them up to the same cap); after the
 /// retry window the delivery is failed, kept, and shown to admins on the CLI
 /// list and the admin page.
 #[tokio::test]
@@ -229,14 +233,16 @@ async fn a_remote_down_for_days_is_retried_with_capped_backoff_then_failed() {
         gaps.push(wait.num_seconds());
         clock.advance(wait + chrono::Duration::seconds(1));
         a.app().state.wake_delivery();
-        let n = last.attempts + 1;
+        // Either a new attempt, or (its circuit breaker being open) the row
+        // put back to wait without one.
+        let (n, due) = (last.attempts, last.next_attempt_at);
         last = eventually("the next attempt", || async {
             let r = row().await?;
-            (r.attempts >= n && r.locked_until.is_none() && r.updated_at >= last.updated_at)
-                .then_some(r)
+            let moved = r.attempts > n || r.status != "pending" || r.next_attempt_at > due;
+            (r.locked_until.is_none() && moved).then_some(r)
         })
         .await;
-        assert!(gaps.len() < 40, "too many attempts: {gaps:?}");
+        assert!(gaps.len() < 60, "too many attempts: {gaps:?}");
     }
     let elapsed = clock.now() - start;
     assert_eq!(last.status, "failed");
@@ -268,4 +274,143 @@ async fn a_remote_down_for_days_is_retried_with_capped_backoff_then_failed() {
     page.shows("1 failed")
         .shows("inbox answered 503")
         .shows(down.base.trim_start_matches("http://"));
+}
+
+async fn rows_to(a: &TestInstance, r: &Remote) -> Vec<kindred::db::entities::delivery::Model> {
+    let inbox = r.id("/inbox");
+    db::deliveries::list(a.db(), None, 100)
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|d| d.inbox == inbox)
+        .collect()
+}
+
+/// The per-instance circuit breaker: a dead instance's deliveries wait
+/// instead of being sent on every retry; once the wait is over one probe
+/// goes out; the instance is back when a probe succeeds or when it sends us a
+/// verified activity, and then everything that waited goes at once. Healthy
+/// instances are never held up. The clock is moved, not slept.
+#[tokio::test]
+async fn a_dead_instance_trips_its_breaker_and_is_reopened_by_an_answer_or_a_message() {
+    let a = TestInstance::spawn_with(Backend::Sqlite, |s| {
+        s.delivery.workers = 1;
+        s.delivery.breaker_threshold = 3;
+        s.delivery.breaker_base_secs = 600;
+        s.delivery.retry_base_secs = 60;
+    })
+    .await;
+    a.create_group("mg", "MG").await;
+    let clock = a.app().state.clock.clone();
+    let healthy = Sink::start(StatusCode::ACCEPTED).await;
+    let probed = Remote::start().await;
+    let writer = Remote::start().await;
+    for r in [&probed, &writer] {
+        r.put("/inbox", Doc::Raw(503, "text/plain", "down".into()));
+    }
+    let posts = |r: &Remote| {
+        r.seen()
+            .iter()
+            .filter(|s| s.method == "POST" && s.path == "/inbox")
+            .count()
+    };
+    let settled = |rows: &[kindred::db::entities::delivery::Model]| {
+        rows.iter().all(|d| d.locked_until.is_none())
+    };
+    enqueue(
+        &a,
+        4,
+        &[probed.id("/inbox"), writer.id("/inbox"), healthy.inbox()],
+    )
+    .await;
+    eventually("first round answered", || async {
+        let done = posts(&probed) == 4 && posts(&writer) == 4 && healthy.ids().len() == 4;
+        let rows = db::deliveries::list(a.db(), None, 100).await.ok()?;
+        (done && settled(&rows)).then_some(())
+    })
+    .await;
+    let breakers =
+        db::instances::by_domains(a.db(), vec![probed.domain.clone(), writer.domain.clone()])
+            .await
+            .expect("breakers");
+    let open_until = breakers
+        .values()
+        .map(|b| b.open_until.expect("breaker open"))
+        .max()
+        .expect("two breakers");
+    assert!(breakers.values().all(|b| b.consecutive_failures == 4));
+
+    // Their retries fall due while the breakers are open: they wait, unsent,
+    // with the attempt not counted.
+    clock.advance(chrono::Duration::minutes(10));
+    a.app().state.wake_delivery();
+    for r in [&probed, &writer] {
+        eventually("deferred past the breaker", || async {
+            let rows = rows_to(&a, r).await;
+            (settled(&rows)
+                && rows
+                    .iter()
+                    .all(|d| d.next_attempt_at >= open_until - chrono::Duration::seconds(1)))
+            .then_some(())
+        })
+        .await;
+    }
+    assert_eq!((posts(&probed), posts(&writer)), (4, 4), "no hammering");
+    assert!(rows_to(&a, &probed).await.iter().all(|d| d.attempts == 1));
+
+    // One comes back; the wait ends: one probe each.
+    probed.put("/inbox", Doc::Raw(202, "text/plain", String::new()));
+    clock.advance(open_until - clock.now() + chrono::Duration::seconds(10));
+    a.app().state.wake_delivery();
+    eventually("the recovered instance gets everything", || async {
+        let rows = rows_to(&a, &probed).await;
+        rows.iter().all(|d| d.status == "delivered").then_some(())
+    })
+    .await;
+    assert_eq!(posts(&probed), 8, "4 failed + 4 delivered, each once");
+    eventually("the dead one got its probe", || async {
+        let rows = rows_to(&a, &writer).await;
+        (posts(&writer) >= 5 && settled(&rows)).then_some(())
+    })
+    .await;
+    assert_eq!(posts(&writer), 5, "one probe, not four");
+    assert!(
+        rows_to(&a, &writer)
+            .await
+            .iter()
+            .all(|d| d.status == "pending")
+    );
+
+    // The other one writes to us (a signed Follow): it is up, and what waited
+    // goes at once, without moving the clock.
+    writer.put("/inbox", Doc::Raw(202, "text/plain", String::new()));
+    let bob = writer.actor("Person", "bob", |_| {});
+    let group = format!("{}/groups/mg", a.base);
+    let follow = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": writer.id("/follows/1"),
+        "type": "Follow",
+        "actor": bob,
+        "object": group,
+    });
+    let date = httpdate::fmt_http_date(std::time::SystemTime::from(clock.now()));
+    let status = writer
+        .post(
+            &format!("{group}/inbox"),
+            &bob,
+            &follow,
+            Sign {
+                date: Some(date),
+                ..Sign::default()
+            },
+        )
+        .await;
+    assert_eq!(status, 202);
+    eventually("what waited is delivered", || async {
+        let rows = rows_to(&a, &writer).await;
+        rows.iter().all(|d| d.status == "delivered").then_some(())
+    })
+    .await;
+    assert_eq!(posts(&writer), 9, "5 failed + 4 delivered, each once");
+    assert_eq!(healthy.ids().len(), 4, "the healthy instance got each once");
 }

@@ -6,6 +6,7 @@ pub mod api_token;
 pub mod delivery;
 pub mod follow;
 pub mod group_role;
+pub mod instance;
 pub mod instance_setting;
 pub mod invite;
 pub mod post;

@@ -1,0 +1,27 @@
+//! Remote instances by host: the delivery circuit breaker and contact times.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "instances")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// `host` or `host:port`, lowercase (see `federation::objects::authority`).
+    #[sea_orm(unique)]
+    pub domain: String,
+    /// Deliveries that failed in a row (network error, 5xx, 401/408/429).
+    pub consecutive_failures: i32,
+    /// While in the future, deliveries to this instance wait instead of being sent.
+    pub open_until: Option<DateTimeUtc>,
+    pub last_success_at: Option<DateTimeUtc>,
+    pub last_failure_at: Option<DateTimeUtc>,
+    /// When it last sent us a verified activity.
+    pub last_contact_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

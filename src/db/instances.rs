@@ -1,0 +1,111 @@
+//! Queries on `instances`: the per-instance circuit breaker.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set, sea_query::OnConflict,
+};
+
+use super::entities::instance::{self, Column, Entity, Model};
+
+/// The rows for these hosts (missing hosts have never failed).
+pub async fn by_domains(
+    db: &impl ConnectionTrait,
+    domains: Vec<String>,
+) -> Result<HashMap<String, Model>, DbErr> {
+    if domains.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(Entity::find()
+        .filter(Column::Domain.is_in(domains))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.domain.clone(), m))
+        .collect())
+}
+
+async fn ensure(db: &impl ConnectionTrait, domain: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
+    Entity::insert(instance::ActiveModel {
+        domain: Set(domain.to_string()),
+        consecutive_failures: Set(0),
+        created_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(OnConflict::column(Column::Domain).do_nothing().to_owned())
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// One more failure in a row; `open_until` as the caller computed it from the
+/// new count (None: stays closed). Returns the new count.
+pub async fn record_failure(
+    db: &impl ConnectionTrait,
+    domain: &str,
+    now: DateTime<Utc>,
+    open_for: impl FnOnce(i32) -> Option<chrono::Duration>,
+) -> Result<i32, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    ensure(db, domain, now).await?;
+    // Counted in SQL: concurrent failures of one batch all count.
+    Entity::update_many()
+        .col_expr(
+            Column::ConsecutiveFailures,
+            Expr::col(Column::ConsecutiveFailures).add(1),
+        )
+        .col_expr(Column::LastFailureAt, Some(now).into())
+        .filter(Column::Domain.eq(domain))
+        .exec(db)
+        .await?;
+    let failures = Entity::find()
+        .filter(Column::Domain.eq(domain))
+        .one(db)
+        .await?
+        .map_or(1, |r| r.consecutive_failures);
+    if let Some(d) = open_for(failures) {
+        Entity::update_many()
+            .col_expr(Column::OpenUntil, Some(now + d).into())
+            .filter(Column::Domain.eq(domain))
+            .exec(db)
+            .await?;
+    }
+    Ok(failures)
+}
+
+/// The instance answered: close its breaker. True when it had been failing
+/// (the caller then sends what waited for it).
+pub async fn record_success(
+    db: &impl ConnectionTrait,
+    domain: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let res = Entity::update_many()
+        .col_expr(Column::ConsecutiveFailures, 0.into())
+        .col_expr(Column::OpenUntil, Option::<DateTime<Utc>>::None.into())
+        .col_expr(Column::LastSuccessAt, Some(now).into())
+        .filter(Column::Domain.eq(domain))
+        .filter(Column::ConsecutiveFailures.gt(0))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected > 0)
+}
+
+/// The instance sent us a verified activity: it is up. Closes its breaker
+/// if it was failing; true then.
+pub async fn record_contact(
+    db: &impl ConnectionTrait,
+    domain: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let res = Entity::update_many()
+        .col_expr(Column::ConsecutiveFailures, 0.into())
+        .col_expr(Column::OpenUntil, Option::<DateTime<Utc>>::None.into())
+        .col_expr(Column::LastContactAt, Some(now).into())
+        .filter(Column::Domain.eq(domain))
+        .filter(Column::ConsecutiveFailures.gt(0))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected > 0)
+}
