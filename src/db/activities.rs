@@ -38,3 +38,18 @@ pub async fn exists(db: &impl ConnectionTrait, ap_id: &str) -> Result<bool, DbEr
         .await?
         > 0)
 }
+
+/// Kind of the row that marks an object id as deleted before we ever stored it
+/// (a Delete that overtook its Create).
+pub const TOMBSTONE: &str = "Tombstone";
+
+/// Was this object deleted by its author before we had it?
+pub async fn is_tombstoned(db: &impl ConnectionTrait, object_id: &str) -> Result<bool, DbErr> {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    Ok(received_activity::Entity::find()
+        .filter(received_activity::Column::ApId.eq(object_id))
+        .filter(received_activity::Column::Kind.eq(TOMBSTONE))
+        .count(db)
+        .await?
+        > 0)
+}

@@ -1,10 +1,14 @@
 //! The inbox under bad input: oversize bodies, unsigned or badly dated
-//! requests, unknown types, Follows of nothing, repeats.
+//! requests, unknown types, Follows of nothing, repeats, and activities out
+//! of order.
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestInstance, backends};
+use crate::{
+    helpers::{Backend, TestInstance, backends},
+    remote::{Doc, Remote, Sign},
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbox_refuses_bad_input_and_absorbs_repeats() {
@@ -158,4 +162,92 @@ async fn raw_post_status(base: &str, path: &str, len: usize) -> u16 {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+/// Out of order: an Undo that overtakes its Follow leaves no membership, and
+/// a Delete that overtakes its Create leaves the post deleted (also when the
+/// post is fetched later). On both databases.
+#[tokio::test]
+async fn disorder_undo_before_follow_and_delete_before_create() {
+    for backend in backends() {
+        let k = TestInstance::spawn(backend).await;
+        k.create_group("mg", "MG").await;
+        let group = format!("{}/groups/mg", k.base);
+        let inbox = format!("{}/inbox", k.base);
+        let r = Remote::start().await;
+        let bob = r.actor("Person", "bob", |_| {});
+        let members = || async {
+            let (_, g) = k.get("/api/v1/groups/mg", None).await;
+            g["members"].as_i64().unwrap_or(-1)
+        };
+        let follow = |n: u32| {
+            json!({"@context": "https://www.w3.org/ns/activitystreams", "type": "Follow",
+                "id": r.id(&format!("/follows/{n}")), "actor": bob, "object": group})
+        };
+        // Undo(Follow 1) first, then Follow 1: no membership.
+        let undo = json!({"@context": "https://www.w3.org/ns/activitystreams", "type": "Undo",
+            "id": r.id("/undos/1"), "actor": bob, "object": follow(1)});
+        assert_eq!(r.post(&inbox, &bob, &undo, Sign::default()).await, 202);
+        assert_eq!(r.post(&inbox, &bob, &follow(1), Sign::default()).await, 202);
+        assert_eq!(members().await, 0, "the undone follow was not applied");
+        // A new Follow works.
+        assert_eq!(r.post(&inbox, &bob, &follow(2), Sign::default()).await, 202);
+        assert_eq!(members().await, 1);
+
+        // Delete(P) first, then Create(P): P is never stored; Q, not deleted, is.
+        let note = |id: &str| {
+            json!({"type": "Note", "id": id, "attributedTo": bob,
+                "to": ["https://www.w3.org/ns/activitystreams#Public"], "cc": [group],
+                "content": "<p>hello</p>"})
+        };
+        let create = |n: &str, id: &str| {
+            json!({"@context": "https://www.w3.org/ns/activitystreams", "type": "Create",
+                "id": r.id(&format!("/creates/{n}")), "actor": bob,
+                "to": ["https://www.w3.org/ns/activitystreams#Public"], "cc": [group],
+                "object": note(id)})
+        };
+        let p = r.id("/notes/p");
+        let q = r.id("/notes/q");
+        let delete = json!({"@context": "https://www.w3.org/ns/activitystreams", "type": "Delete",
+            "id": r.id("/deletes/p"), "actor": bob,
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "object": {"type": "Tombstone", "id": p}});
+        assert_eq!(r.post(&inbox, &bob, &delete, Sign::default()).await, 202);
+        assert_eq!(
+            r.post(&inbox, &bob, &create("p", &p), Sign::default())
+                .await,
+            202
+        );
+        assert_eq!(
+            r.post(&inbox, &bob, &create("q", &q), Sign::default())
+                .await,
+            202
+        );
+        let db = k.db().clone();
+        let stored = |id: String| {
+            let db = db.clone();
+            async move {
+                kindred::db::posts::by_ap_id(&db, &id)
+                    .await
+                    .expect("query")
+                    .is_some()
+            }
+        };
+        assert!(
+            !stored(p.clone()).await,
+            "a post deleted before it arrived stays deleted"
+        );
+        assert!(stored(q.clone()).await);
+        // Fetching it later (a reply to it, a link) does not bring it back.
+        r.put("/notes/p", Doc::ap(&note(&p)));
+        let reply = r.id("/notes/r");
+        let mut answer = note(&reply);
+        answer["inReplyTo"] = json!(p);
+        let create_reply = json!({"@context": "https://www.w3.org/ns/activitystreams", "type": "Create",
+            "id": r.id("/creates/r"), "actor": bob,
+            "to": ["https://www.w3.org/ns/activitystreams#Public"], "cc": [group],
+            "object": answer});
+        r.post(&inbox, &bob, &create_reply, Sign::default()).await;
+        assert!(!stored(p.clone()).await, "refetched, still deleted");
+    }
 }

@@ -159,7 +159,10 @@ impl Activity for Create {
         {
             return Ok(());
         }
-        if db::posts::by_ap_id(&txn, &new.ap_id).await?.is_some() {
+        if db::posts::by_ap_id(&txn, &new.ap_id).await?.is_some()
+            || db::activities::is_tombstoned(&txn, &new.ap_id).await?
+        {
+            // Already here, or deleted by its author before it arrived.
             txn.commit().await?;
             return Ok(());
         }

@@ -1,5 +1,7 @@
-//! Delete: an author removes their post from one of our groups. Anything else
-//! (unknown objects, account deletions, other people's posts) changes nothing.
+//! Delete: an author removes their post from one of our groups. A Delete of a
+//! post we don't have leaves a tombstone, so the Create it overtook stores
+//! nothing. Anything else (account deletions, other people's posts) changes
+//! nothing.
 
 use activitypub_federation::{
     config::Data, fetch::object_id::ObjectId, kinds::activity::DeleteType, traits::Activity,
@@ -70,6 +72,16 @@ impl Activity for Delete {
     async fn receive(self, data: &Data<AppState>) -> Result<(), AppError> {
         let object_id = self.object_id()?;
         let Some(post) = db::posts::by_ap_id(&data.db, object_id.as_str()).await? else {
+            // Not here (yet): the Delete may have overtaken its Create.
+            // Remember the id (its origin is the actor's, checked in verify),
+            // so a Create or fetch arriving later stores nothing.
+            let actor = self.actor.inner().as_str();
+            let txn = db::write_txn(&data.db).await?;
+            if db::activities::record(&txn, self.id.as_str(), "Delete", actor).await? {
+                db::activities::record(&txn, object_id.as_str(), db::activities::TOMBSTONE, actor)
+                    .await?;
+            }
+            txn.commit().await?;
             return Ok(());
         };
         let Some(actor) = db::actors::by_ap_id(&data.db, self.actor.inner().as_str()).await? else {

@@ -52,6 +52,15 @@ impl Activity for Undo {
         {
             return Ok(());
         }
+        // The undone Follow counts as seen: if it overtook its Follow, the
+        // Follow arriving later is a repeat and changes nothing.
+        db::activities::record(
+            &txn,
+            self.object.id.as_str(),
+            "Follow",
+            self.actor.inner().as_str(),
+        )
+        .await?;
         db::follows::delete(&txn, follower.id, group.id).await?;
         txn.commit().await?;
         tracing::debug!("remote member left");

@@ -600,6 +600,9 @@ impl Object for DbPost {
 
 /// Insert a remote post, or apply its newer content to the row we hold.
 pub async fn upsert(data: &Data<AppState>, new: NewPost) -> Result<post::Model, AppError> {
+    if db::activities::is_tombstoned(&data.db, &new.ap_id).await? {
+        return Err(AppError::NotFound(format!("{} (deleted)", new.ap_id)));
+    }
     if let Some(existing) = db::posts::by_ap_id(&data.db, &new.ap_id).await? {
         if existing.deleted_at.is_none()
             && crate::domain::rules::is_newer(new.updated_at, existing.updated_at)
