@@ -183,6 +183,8 @@ impl App {
 pub fn router(state: AppState, federation: FederationConfig<AppState>) -> Router {
     let settings = state.settings.clone();
     Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/.well-known/webfinger", get(wellknown::webfinger))
         .route("/.well-known/nodeinfo", get(wellknown::nodeinfo_links))
         .route("/nodeinfo/2.1", get(wellknown::nodeinfo))
@@ -220,4 +222,24 @@ pub fn router(state: AppState, federation: FederationConfig<AppState>) -> Router
                 tracing::info_span!("request", method = %req.method(), route)
             }),
         )
+}
+
+/// The process is up (liveness).
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// The database answers and its schema is current (readiness): 503 with the
+/// reason otherwise, so a load balancer sends traffic elsewhere.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match db::readiness(&state.db).await {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(why) => {
+            tracing::warn!(%why, "not ready");
+            AppError::Unavailable(why).into_response()
+        }
+    }
 }

@@ -180,7 +180,16 @@ async fn database_down_gives_503_not_a_lost_write() {
     let a = TestInstance::spawn(Backend::Sqlite).await;
     a.create_group("copd", "COPD").await;
     let token = a.create_user("erin").await;
+    let probe = |path: &'static str| {
+        let url = format!("{}{path}", a.base);
+        async move { reqwest::get(url).await.expect("get").status() }
+    };
+    assert_eq!(probe("/healthz").await, StatusCode::OK);
+    assert_eq!(probe("/readyz").await, StatusCode::OK);
     a.db().clone().close().await.expect("close pool");
+    // Up, but not ready: a load balancer sends traffic elsewhere.
+    assert_eq!(probe("/healthz").await, StatusCode::OK);
+    assert_eq!(probe("/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
     let (s, v) = a.post("/api/v1/groups/copd/join", &token, json!({})).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     assert_eq!(v["error"], "unavailable");
@@ -193,6 +202,25 @@ async fn database_down_gives_503_not_a_lost_write() {
     });
     let s = b.signed_post(&format!("{}/inbox", a.base), &follow).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "the sender must retry");
+}
+
+/// `/readyz` also says no while a migration is pending (an older binary's
+/// schema, or a newer binary before `kindred migrate`).
+#[tokio::test]
+async fn not_ready_while_a_migration_is_pending() {
+    use migrations::MigratorTrait;
+    let a = TestInstance::spawn(Backend::Sqlite).await;
+    let ready = || async {
+        reqwest::get(format!("{}/readyz", a.base))
+            .await
+            .expect("get")
+            .status()
+    };
+    assert_eq!(ready().await, StatusCode::OK);
+    migrations::Migrator::down(a.db(), Some(1))
+        .await
+        .expect("roll back the newest migration");
+    assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
 }
 
 /// A remote that stays down: the instance's clock is moved forward hours at a
