@@ -62,6 +62,8 @@ pub struct AppState {
     pub key_refetches: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
     /// Sign-in attempts per client and per username (this process).
     pub signin_limits: Arc<crate::web::session::SigninLimits>,
+    /// Inbound activities per sending instance (this process).
+    pub inbox_limits: Arc<governor::DefaultKeyedRateLimiter<String>>,
     pub clock: Clock,
 }
 
@@ -72,6 +74,7 @@ impl AppState {
         db::migrate(&db).await?;
         let urls = Urls::new(settings.scheme(), &settings.server.domain)?;
         let signin_limits = Arc::new(crate::web::session::SigninLimits::new(&settings));
+        let inbox_limits = Arc::new(federation::inbox::limiter(&settings.federation));
         Ok(AppState {
             db,
             settings: Arc::new(settings),
@@ -79,6 +82,7 @@ impl AppState {
             delivery_wakeup: Arc::default(),
             key_refetches: Arc::default(),
             signin_limits,
+            inbox_limits,
             clock: Clock::default(),
         })
     }

@@ -66,6 +66,8 @@ pub struct FederationSettings {
     pub http_fetch_limit: u32,
     pub max_clock_skew_secs: i64,
     pub key_refetch_interval_secs: u64,
+    pub inbox_burst: u32,
+    pub inbox_per_sec: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -24,6 +24,17 @@ pub async fn post_inbox(data: FedData, req: Request) -> Result<StatusCode, AppEr
         data.settings.federation.max_clock_skew_secs,
     )?;
     check_signed_headers(&parts.headers)?;
+    if data.inbox_limits.len() > 100_000 {
+        data.inbox_limits.retain_recent();
+    }
+    if let Some(host) = key_host(&parts.headers)
+        && data.inbox_limits.check_key(&host).is_err()
+    {
+        tracing::info!(instance = %host, "inbox rate limit reached");
+        return Err(AppError::TooManyRequests(
+            "too many activities from your instance; retry later".into(),
+        ));
+    }
     let limit = data.settings.server.max_body_bytes;
     let bytes = to_bytes(body, limit)
         .await
@@ -106,6 +117,27 @@ async fn refetch_signer(data: &FedData, body: &[u8]) -> Result<bool, AppError> {
 /// The signature must cover what makes it unreplayable and bound to this
 /// request: `(request-target)`, `host`, `date` (or a signed `(created)`) and,
 /// on a POST, `digest`. The library verifies whatever list it is given.
+/// Activities per sending instance: `inbox_burst`, then `inbox_per_sec`.
+pub fn limiter(s: &crate::config::FederationSettings) -> governor::DefaultKeyedRateLimiter<String> {
+    use std::num::NonZeroU32;
+    let per_sec = NonZeroU32::new(s.inbox_per_sec.max(1)).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(s.inbox_burst.max(1)).unwrap_or(NonZeroU32::MIN);
+    governor::RateLimiter::keyed(governor::Quota::per_second(per_sec).allow_burst(burst))
+}
+
+/// The sending instance, from the signature's keyId: known before the body is
+/// read, so an instance over its limit costs us almost nothing.
+fn key_host(headers: &HeaderMap) -> Option<String> {
+    let sig = headers.get("signature")?.to_str().ok()?;
+    let key_id = sig
+        .split(',')
+        .find_map(|p| p.trim().strip_prefix("keyId="))?
+        .trim_matches('"');
+    url::Url::parse(key_id)
+        .ok()
+        .map(|u| super::objects::authority(&u))
+}
+
 pub fn check_signed_headers(headers: &HeaderMap) -> Result<(), AppError> {
     let sig = headers
         .get("signature")

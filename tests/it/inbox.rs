@@ -251,3 +251,67 @@ async fn disorder_undo_before_follow_and_delete_before_create() {
         assert!(!stored(p.clone()).await, "refetched, still deleted");
     }
 }
+
+/// One instance sending too much gets 429 (others are not affected), and a
+/// body nested thousands of levels deep is refused with 400, not a crash.
+#[tokio::test]
+async fn per_instance_rate_limit_and_nesting_depth() {
+    let k = TestInstance::spawn_with(Backend::Sqlite, |s| {
+        s.federation.inbox_burst = 5;
+        s.federation.inbox_per_sec = 1;
+    })
+    .await;
+    k.create_group("mg", "MG").await;
+    let group = format!("{}/groups/mg", k.base);
+    let inbox = format!("{}/inbox", k.base);
+    let noisy = Remote::start().await;
+    let calm = Remote::start().await;
+    let bob = noisy.actor("Person", "bob", |_| {});
+    let ann = calm.actor("Person", "ann", |_| {});
+    let follow = |r: &Remote, actor: &str, n: u32| {
+        json!({"@context": "https://www.w3.org/ns/activitystreams", "type": "Follow",
+            "id": r.id(&format!("/follows/{n}")), "actor": actor, "object": group})
+    };
+    let mut statuses = vec![];
+    for n in 0..8 {
+        statuses.push(
+            noisy
+                .post(&inbox, &bob, &follow(&noisy, &bob, n), Sign::default())
+                .await,
+        );
+    }
+    assert_eq!(&statuses[..5], &[202; 5], "{statuses:?}");
+    assert_eq!(statuses[7], 429, "{statuses:?}");
+    assert_eq!(
+        calm.post(&inbox, &ann, &follow(&calm, &ann, 1), Sign::default())
+            .await,
+        202
+    );
+    let raw = reqwest::Client::new()
+        .post(&inbox)
+        .header("signature", format!("keyId=\"{bob}#main-key\",headers=\"(request-target) host date digest\",signature=\"x\""))
+        .header("date", httpdate::fmt_http_date(std::time::SystemTime::now()))
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(raw.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(raw.headers().contains_key("retry-after"));
+
+    // 50,000 levels of nesting, correctly signed.
+    let depth = 50_000;
+    let mut deep = String::from("{\"type\":\"Create\",\"object\":");
+    deep.push_str(&"[".repeat(depth));
+    deep.push_str(&"]".repeat(depth));
+    deep.push('}');
+    let status = calm
+        .post_bytes(&inbox, &ann, deep.into_bytes(), Sign::default())
+        .await;
+    assert_eq!(status, 400);
+    // Still serving.
+    assert_eq!(
+        calm.post(&inbox, &ann, &follow(&calm, &ann, 2), Sign::default())
+            .await,
+        202
+    );
+}

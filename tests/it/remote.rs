@@ -284,6 +284,11 @@ impl Remote {
     /// POST `body` to `url`, signed as `actor` (its `#main-key`) per `how`.
     pub async fn post(&self, url: &str, actor: &str, body: &Value, how: Sign<'_>) -> u16 {
         let bytes = serde_json::to_vec(body).expect("json");
+        self.post_bytes(url, actor, bytes, how).await
+    }
+
+    /// POST these exact bytes, signed (digest included) as `actor`.
+    pub async fn post_bytes(&self, url: &str, actor: &str, bytes: Vec<u8>, how: Sign<'_>) -> u16 {
         let url_p = reqwest::Url::parse(url).expect("url");
         let host = match url_p.port() {
             Some(p) => format!("{}:{p}", url_p.host_str().unwrap_or_default()),
