@@ -204,14 +204,7 @@ pub async fn search_groups(
     if q.is_empty() {
         return list_groups(db, false, limit).await;
     }
-    let escaped: String = q
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
-    let pattern = format!("%{escaped}%");
+    let pattern = format!("%{}%", super::escape_like(&q));
     let like = |col: Column| {
         Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'))
     };

@@ -180,13 +180,7 @@ pub async fn pull_forward(
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
-    let escaped: String = domain
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
+    let escaped = super::escape_like(domain);
     let res = Entity::update_many()
         .col_expr(Column::NextAttemptAt, now.into())
         .filter(Column::Status.eq(DeliveryStatus::Pending.as_str()))

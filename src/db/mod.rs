@@ -77,6 +77,18 @@ pub async fn write_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, D
     }
 }
 
+/// `s` with LIKE's wildcards escaped (use with `LikeExpr::escape('\\')`).
+pub fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Is this the "already exists" error of a unique index?
 pub fn is_unique_violation(e: &DbErr) -> bool {
     matches!(
