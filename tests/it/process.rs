@@ -19,35 +19,63 @@ struct Server {
 }
 
 impl Server {
+    /// Start and wait until ready. If `port` was taken meanwhile (another
+    /// test's socket got it between runs), another free port is used: the
+    /// deliveries under test do not depend on it. Any other failure to start
+    /// panics with the server's log.
     async fn start(dir: &Path, port: u16) -> Server {
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kindred"))
-            .arg("serve")
-            .current_dir(dir)
-            .env("KINDRED_DOMAIN", format!("localhost:{port}"))
-            .env("KINDRED_BIND", format!("127.0.0.1:{port}"))
-            .env(
-                "KINDRED_DATABASE_URL",
-                format!("sqlite://{}/kindred.db?mode=rwc", dir.display()),
-            )
-            .env("KINDRED_DEV_MODE", "true")
-            .env("KINDRED_DELIVERY__WORKERS", "1")
-            .env("KINDRED_DELIVERY__BATCH_SIZE", "2")
-            .env("KINDRED_DELIVERY__LEASE_SECS", "3")
-            .env("KINDRED_DELIVERY__POLL_INTERVAL_SECS", "0.2")
-            .env("KINDRED_DELIVERY__RETRY_BASE_SECS", "1")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("kindred serve starts");
-        let s = Server { child };
-        eventually("the server answers /readyz", || async {
-            let r = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await;
-            r.ok().filter(|r| r.status().is_success()).map(|_| ())
-        })
-        .await;
-        s
+        let mut port = port;
+        for _ in 0..3 {
+            let log_path = dir.join(format!("server-{port}.log"));
+            let log = std::fs::File::create(&log_path).expect("log file");
+            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kindred"))
+                .arg("serve")
+                .current_dir(dir)
+                .env("KINDRED_DOMAIN", format!("localhost:{port}"))
+                .env("KINDRED_BIND", format!("127.0.0.1:{port}"))
+                .env(
+                    "KINDRED_DATABASE_URL",
+                    format!("sqlite://{}/kindred.db?mode=rwc", dir.display()),
+                )
+                .env("KINDRED_DEV_MODE", "true")
+                .env("KINDRED_DELIVERY__WORKERS", "1")
+                .env("KINDRED_DELIVERY__BATCH_SIZE", "2")
+                .env("KINDRED_DELIVERY__LEASE_SECS", "3")
+                .env("KINDRED_DELIVERY__POLL_INTERVAL_SECS", "0.2")
+                .env("KINDRED_DELIVERY__RETRY_BASE_SECS", "1")
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()
+                .expect("kindred serve starts");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+            loop {
+                let ready = reqwest::Client::new()
+                    .get(format!("http://127.0.0.1:{port}/readyz"))
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if ready {
+                    return Server { child };
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    let out = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    if out.contains("cannot listen") {
+                        port = free_port();
+                        break;
+                    }
+                    panic!("kindred serve exited ({status}):\n{out}");
+                }
+                if tokio::time::Instant::now() > deadline {
+                    let out = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    panic!("kindred serve not ready after 90 s:\n{out}");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        panic!("no free port for kindred serve");
     }
 
     fn signal(&self, sig: &str) {
