@@ -65,6 +65,8 @@ pub struct AppState {
     /// Inbound activities per sending instance (this process).
     pub inbox_limits: Arc<governor::DefaultKeyedRateLimiter<String>>,
     pub clock: Clock,
+    /// This process's copy of the federation policy (see `federation::policy`).
+    pub policy: Arc<federation::policy::Cache>,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ impl AppState {
             signin_limits,
             inbox_limits,
             clock: Clock::default(),
+            policy: Arc::default(),
         })
     }
 
@@ -195,15 +198,9 @@ pub fn router(state: AppState, federation: FederationConfig<AppState>) -> Router
         .route("/actor", get(routes::get_instance_actor))
         .route("/actor/inbox", post(post_inbox))
         .route("/inbox", post(post_inbox))
-        .route("/groups/{name}", get(routes::get_group))
         .route("/groups/{name}/inbox", post(post_inbox))
-        .route("/groups/{name}/followers", get(routes::get_group_followers))
-        .route("/groups/{name}/outbox", get(routes::get_group_outbox))
-        .route("/users/{name}", get(routes::get_person))
         .route("/users/{name}/inbox", post(post_inbox))
-        .route("/users/{name}/outbox", get(routes::get_person_outbox))
-        .route("/users/{name}/followers", get(routes::get_person_followers))
-        .route("/posts/{id}", get(routes::get_post))
+        .merge(content_routes())
         .merge(api::router())
         .merge(web::router(state.clone()))
         .fallback(web::fallback)
@@ -226,6 +223,19 @@ pub fn router(state: AppState, federation: FederationConfig<AppState>) -> Router
                 tracing::info_span!("request", method = %req.method(), route)
             }),
         )
+}
+
+/// Our content as ActivityPub: behind the federation policy's fetch gate.
+fn content_routes() -> Router<AppState> {
+    Router::new()
+        .route("/groups/{name}", get(routes::get_group))
+        .route("/groups/{name}/followers", get(routes::get_group_followers))
+        .route("/groups/{name}/outbox", get(routes::get_group_outbox))
+        .route("/users/{name}", get(routes::get_person))
+        .route("/users/{name}/outbox", get(routes::get_person_outbox))
+        .route("/users/{name}/followers", get(routes::get_person_followers))
+        .route("/posts/{id}", get(routes::get_post))
+        .route_layer(axum::middleware::from_fn(federation::policy::gate_fetch))
 }
 
 /// The process is up (liveness).

@@ -109,9 +109,10 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), AppError> {
                 Some("pending") => Some(DeliveryStatus::Pending),
                 Some("delivered") => Some(DeliveryStatus::Delivered),
                 Some("failed") => Some(DeliveryStatus::Failed),
+                Some("cancelled") => Some(DeliveryStatus::Cancelled),
                 Some(other) => {
                     return Err(AppError::bad_request(format!(
-                        "unknown status '{other}': use pending, delivered or failed"
+                        "unknown status '{other}': use pending, delivered, failed or cancelled"
                     )));
                 }
             };
@@ -120,6 +121,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), AppError> {
                 DeliveryStatus::Pending,
                 DeliveryStatus::Delivered,
                 DeliveryStatus::Failed,
+                DeliveryStatus::Cancelled,
             ] {
                 println!(
                     "{:>9}: {}",

@@ -231,6 +231,12 @@ impl From<activitypub_federation::error::Error> for AppError {
         match e {
             E::NotFound => AppError::NotFound("object".into()),
             E::ActivityBodyDigestInvalid | E::ActivitySignatureInvalid => AppError::Unauthorized,
+            E::UrlVerificationError(why) if why == crate::federation::policy::REFUSED => {
+                AppError::Forbidden(format!("refused: {why}"))
+            }
+            E::UrlVerificationError(why) if why == crate::federation::policy::UNREADABLE => {
+                AppError::Unavailable(why.into())
+            }
             E::UrlVerificationError(why) => AppError::BadRequest(format!("url refused: {why}")),
             E::ParseReceivedActivity { err, .. } => {
                 AppError::BadRequest(format!("activity not understood: {err}"))

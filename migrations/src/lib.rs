@@ -8,6 +8,7 @@ mod m20261122_000001_core;
 mod m20261122_000002_post_content;
 mod m20261122_000003_web;
 mod m20261122_000004_instances;
+mod m20261122_000005_federation_policy;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_post_content::Migration),
             Box::new(m20261122_000003_web::Migration),
             Box::new(m20261122_000004_instances::Migration),
+            Box::new(m20261122_000005_federation_policy::Migration),
         ]
     }
 }

@@ -265,3 +265,72 @@ pub async fn delete_local(db: &impl ConnectionTrait, id: i64) -> Result<(), DbEr
         .await?;
     Ok(())
 }
+
+/// Local groups that take members only from their own list of instances.
+pub async fn restricted_groups(db: &impl ConnectionTrait) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Local.eq(true))
+        .filter(Column::DomainsRestricted.eq(true))
+        .all(db)
+        .await
+}
+
+pub async fn set_domains_restricted(
+    db: &impl ConnectionTrait,
+    id: i64,
+    on: bool,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::DomainsRestricted, on.into())
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Remote actors whose host is `domain` or under it (any port when the
+/// entry has none): the people an admin's block concerns.
+pub async fn remote_ids_matching(
+    db: &impl ConnectionTrait,
+    entry: &crate::domain::policy::DomainEntry,
+) -> Result<Vec<i64>, DbErr> {
+    let rows: Vec<(i64, String)> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::Domain)
+        .filter(Column::Local.eq(false))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, d)| entry.matches(d))
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// Each remote host we hold actors of: when we first stored one, and when
+/// one was last refreshed.
+pub async fn remote_domains(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(String, chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>)>, DbErr> {
+    let rows: Vec<(String, chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>)> = Entity::find()
+        .select_only()
+        .column(Column::Domain)
+        .column(Column::CreatedAt)
+        .column(Column::LastRefreshedAt)
+        .filter(Column::Local.eq(false))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut by: std::collections::HashMap<
+        String,
+        (chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>),
+    > = Default::default();
+    for (d, created, refreshed) in rows {
+        let e = by.entry(d).or_insert((created, refreshed));
+        e.0 = e.0.min(created);
+        e.1 = e.1.max(refreshed);
+    }
+    Ok(by.into_iter().map(|(d, (c, r))| (d, c, r)).collect())
+}

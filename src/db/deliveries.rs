@@ -125,10 +125,48 @@ pub async fn mark_failed(db: &impl ConnectionTrait, id: i64, error: &str) -> Res
     Ok(())
 }
 
-/// Delivered rows older than `age` are only history: drop them.
+/// Cancel a queued delivery the federation policy refuses (kept, with why,
+/// for the admin's view until pruned).
+pub async fn mark_cancelled(
+    db: &impl ConnectionTrait,
+    ids: Vec<i64>,
+    why: &str,
+) -> Result<u64, DbErr> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(Entity::update_many()
+        .col_expr(Column::Status, DeliveryStatus::Cancelled.as_str().into())
+        .col_expr(Column::LockedUntil, Option::<DateTime<Utc>>::None.into())
+        .col_expr(Column::LastError, Some(why.to_string()).into())
+        .col_expr(Column::UpdatedAt, Utc::now().into())
+        .filter(Column::Id.is_in(ids))
+        .filter(Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Queued rows, for re-checking them against a changed policy: (id, actor, inbox).
+pub async fn pending_targets(db: &impl ConnectionTrait) -> Result<Vec<(i64, i64, String)>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::ActorId)
+        .column(Column::Inbox)
+        .filter(Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Delivered and cancelled rows older than `age` are only history: drop them.
 pub async fn prune_delivered(db: &impl ConnectionTrait, age: Duration) -> Result<u64, DbErr> {
     Ok(Entity::delete_many()
-        .filter(Column::Status.eq(DeliveryStatus::Delivered.as_str()))
+        .filter(Column::Status.is_in([
+            DeliveryStatus::Delivered.as_str(),
+            DeliveryStatus::Cancelled.as_str(),
+        ]))
         .filter(Column::UpdatedAt.lt(Utc::now() - age))
         .exec(db)
         .await?
@@ -191,4 +229,19 @@ pub async fn pull_forward(
         .exec(db)
         .await?;
     Ok(res.rows_affected)
+}
+
+/// (inbox, status) of every pending or failed delivery: admins' per-instance view.
+pub async fn open_targets(db: &impl ConnectionTrait) -> Result<Vec<(String, String)>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::Inbox)
+        .column(Column::Status)
+        .filter(Column::Status.is_in([
+            DeliveryStatus::Pending.as_str(),
+            DeliveryStatus::Failed.as_str(),
+        ]))
+        .into_tuple()
+        .all(db)
+        .await
 }

@@ -166,3 +166,52 @@ pub async fn by_follow_ap_id(
         .one(db)
         .await
 }
+
+/// End every membership of these people (an admin purged their domain).
+pub async fn remove_followers(
+    db: &impl ConnectionTrait,
+    follower_ids: &[i64],
+) -> Result<u64, DbErr> {
+    if follower_ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(follow::Entity::delete_many()
+        .filter(follow::Column::FollowerId.is_in(follower_ids.to_vec()))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Accepted memberships of remote people, counted by their host.
+pub async fn members_by_domain(db: &impl ConnectionTrait) -> Result<Vec<(String, u64)>, DbErr> {
+    let followers: Vec<i64> = follow::Entity::find()
+        .select_only()
+        .column(follow::Column::FollowerId)
+        .filter(follow::Column::State.eq(FollowState::Accepted.as_str()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut ids = followers.clone();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut domain_of = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(i64, String)> = actor::Entity::find()
+            .select_only()
+            .column(actor::Column::Id)
+            .column(actor::Column::Domain)
+            .filter(actor::Column::Id.is_in(chunk.to_vec()))
+            .filter(actor::Column::Local.eq(false))
+            .into_tuple()
+            .all(db)
+            .await?;
+        domain_of.extend(rows);
+    }
+    let mut counts: std::collections::HashMap<String, u64> = Default::default();
+    for f in followers {
+        if let Some(d) = domain_of.get(&f) {
+            *counts.entry(d.clone()).or_default() += 1;
+        }
+    }
+    Ok(counts.into_iter().collect())
+}

@@ -109,3 +109,7 @@ pub async fn record_contact(
         .await?;
     Ok(res.rows_affected > 0)
 }
+
+pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<Model>, DbErr> {
+    Entity::find().all(db).await
+}

@@ -157,7 +157,7 @@ pub async fn threads_of_group(
     let mut q = post::Entity::find()
         .filter(post::Column::GroupId.eq(group_id))
         .filter(post::Column::ThreadId.is_null())
-        .filter(post::Column::DeletedAt.is_null());
+        .filter(live());
     if let Some(b) = before_id {
         q = q.filter(post::Column::Id.lt(b));
     }
@@ -177,7 +177,7 @@ pub async fn replies_of_thread(
 ) -> Result<Vec<(post::Model, actor::Model)>, DbErr> {
     let posts = post::Entity::find()
         .filter(post::Column::ThreadId.eq(thread_id))
-        .filter(post::Column::DeletedAt.is_null())
+        .filter(live())
         .order_by_asc(post::Column::Id)
         .limit(limit)
         .all(db)
@@ -188,7 +188,7 @@ pub async fn replies_of_thread(
 pub async fn count_replies(db: &impl ConnectionTrait, thread_id: i64) -> Result<u64, DbErr> {
     post::Entity::find()
         .filter(post::Column::ThreadId.eq(thread_id))
-        .filter(post::Column::DeletedAt.is_null())
+        .filter(live())
         .count(db)
         .await
 }
@@ -196,7 +196,7 @@ pub async fn count_replies(db: &impl ConnectionTrait, thread_id: i64) -> Result<
 pub async fn count_local(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     post::Entity::find()
         .filter(post::Column::Local.eq(true))
-        .filter(post::Column::DeletedAt.is_null())
+        .filter(live())
         .count(db)
         .await
 }
@@ -225,7 +225,7 @@ pub async fn count_threads(db: &impl ConnectionTrait, group_id: i64) -> Result<u
     post::Entity::find()
         .filter(post::Column::GroupId.eq(group_id))
         .filter(post::Column::ThreadId.is_null())
-        .filter(post::Column::DeletedAt.is_null())
+        .filter(live())
         .count(db)
         .await
 }
@@ -244,7 +244,7 @@ pub async fn threads_of_groups(
     let posts = post::Entity::find()
         .filter(post::Column::GroupId.is_in(group_ids))
         .filter(post::Column::ThreadId.is_null())
-        .filter(post::Column::DeletedAt.is_null())
+        .filter(live())
         .order_by_desc(post::Column::LastActivityAt)
         .order_by_desc(post::Column::Id)
         .offset(offset)
@@ -268,7 +268,7 @@ pub async fn reply_counts(
         .column(post::Column::ThreadId)
         .column_as(Expr::col(post::Column::Id).count(), "n")
         .filter(post::Column::ThreadId.is_in(thread_ids))
-        .filter(post::Column::DeletedAt.is_null())
+        .filter(live())
         .group_by(post::Column::ThreadId)
         .into_tuple()
         .all(db)
@@ -277,4 +277,49 @@ pub async fn reply_counts(
         .into_iter()
         .filter_map(|(t, n)| Some((t?, u64::try_from(n).unwrap_or(0))))
         .collect())
+}
+
+/// Neither deleted nor hidden by an admin.
+fn live() -> Condition {
+    Condition::all()
+        .add(post::Column::DeletedAt.is_null())
+        .add(post::Column::HiddenAt.is_null())
+}
+
+/// Hide (or show again) the posts of these authors; how many changed.
+pub async fn set_hidden_for_authors(
+    db: &impl ConnectionTrait,
+    author_ids: Vec<i64>,
+    hidden: bool,
+) -> Result<u64, DbErr> {
+    if author_ids.is_empty() {
+        return Ok(0);
+    }
+    let at = hidden.then(Utc::now);
+    let mut q = post::Entity::update_many()
+        .col_expr(post::Column::HiddenAt, at.into())
+        .filter(post::Column::AuthorId.is_in(author_ids));
+    q = if hidden {
+        q.filter(post::Column::HiddenAt.is_null())
+    } else {
+        q.filter(post::Column::HiddenAt.is_not_null())
+    };
+    Ok(q.exec(db).await?.rows_affected)
+}
+
+/// Delete (tombstone) every live post of these authors; how many.
+pub async fn delete_for_authors(
+    db: &impl ConnectionTrait,
+    author_ids: Vec<i64>,
+) -> Result<u64, DbErr> {
+    if author_ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(post::Entity::update_many()
+        .col_expr(post::Column::DeletedAt, Some(Utc::now()).into())
+        .filter(post::Column::AuthorId.is_in(author_ids))
+        .filter(post::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
 }

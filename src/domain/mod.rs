@@ -4,6 +4,7 @@
 pub mod content;
 pub mod handle;
 pub mod markup;
+pub mod policy;
 pub mod retry;
 pub mod rules;
 
@@ -79,6 +80,8 @@ pub enum DeliveryStatus {
     Pending,
     Delivered,
     Failed,
+    /// Not sent, and never will be: the federation policy refuses the inbox.
+    Cancelled,
 }
 
 impl DeliveryStatus {
@@ -87,6 +90,7 @@ impl DeliveryStatus {
             DeliveryStatus::Pending => "pending",
             DeliveryStatus::Delivered => "delivered",
             DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Cancelled => "cancelled",
         }
     }
 }

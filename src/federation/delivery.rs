@@ -112,6 +112,24 @@ async fn screen(
     data: &super::FedData,
     rows: Vec<delivery::Model>,
 ) -> Result<Vec<delivery::Model>, AppError> {
+    // The federation policy first: a refused inbox is cancelled, never sent.
+    let targets: Vec<(i64, i64, String)> = rows
+        .iter()
+        .map(|r| (r.id, r.actor_id, r.inbox.clone()))
+        .collect();
+    let refused = super::policy::refused_deliveries(data, &targets).await?;
+    for (id, why) in &refused {
+        tracing::info!(
+            delivery = id,
+            why,
+            "delivery cancelled by federation policy"
+        );
+        db::deliveries::mark_cancelled(&data.db, vec![*id], why).await?;
+    }
+    let rows: Vec<delivery::Model> = rows
+        .into_iter()
+        .filter(|r| !refused.iter().any(|(id, _)| *id == r.id))
+        .collect();
     let threshold = data.settings.delivery.breaker_threshold;
     if threshold <= 0 {
         return Ok(rows);

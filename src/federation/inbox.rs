@@ -35,10 +35,19 @@ pub async fn post_inbox(data: FedData, req: Request) -> Result<StatusCode, AppEr
             "too many activities from your instance; retry later".into(),
         ));
     }
+    // The signer's instance, before the body is read.
+    if let Some(host) = key_host(&parts.headers) {
+        super::policy::check(&data, &host, None).await?;
+    }
     let limit = data.settings.server.max_body_bytes;
     let bytes = to_bytes(body, limit)
         .await
         .map_err(|_| AppError::PayloadTooLarge)?;
+    // The actor's and the id's instance, and every local group concerned:
+    // refused before anything is verified or stored.
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+        super::policy::screen_inbound(&data, parts.uri.path(), &value).await?;
+    }
     let (method, uri, headers) = (
         parts.method.clone(),
         parts.uri.clone(),

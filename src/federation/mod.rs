@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod inbox;
 pub mod objects;
 pub mod outbox;
+pub mod policy;
 pub mod resolve;
 pub mod routes;
 pub mod signing;
@@ -71,6 +72,7 @@ pub async fn build_config(
         .request_timeout(timeout)
         .http_fetch_limit(state.settings.federation.http_fetch_limit)
         .signed_fetch_actor(instance_actor)
+        .url_verifier(Box::new(policy::Verifier(state.clone())))
         .build()
         .await
         .map_err(|e| AppError::internal(format!("federation config: {e}")))

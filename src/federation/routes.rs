@@ -5,6 +5,7 @@ use activitypub_federation::{
     axum::json::FederationJson, protocol::context::WithContext, traits::Object,
 };
 use axum::{
+    Extension,
     extract::Path,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
@@ -18,6 +19,7 @@ use super::{
         object_context,
         post::DbPost,
     },
+    policy::{Fetcher, may_fetch_group},
 };
 use crate::{db, domain::ActorKind, error::AppError};
 
@@ -26,6 +28,13 @@ async fn local_actor(data: &FedData, name: &str, kind: ActorKind) -> Result<DbAc
         .await?
         .ok_or_else(|| AppError::not_found(kind.as_str()))?;
     DbActor::new(row)
+}
+
+/// Who fetches, as the policy gate found it (absent for browsers).
+type Fetch = Option<Extension<Fetcher>>;
+
+fn who(f: &Fetch) -> Option<&Fetcher> {
+    f.as_ref().map(|e| &e.0)
 }
 
 async fn actor_response(data: &FedData, actor: DbActor) -> Result<Response, AppError> {
@@ -45,6 +54,7 @@ fn page_redirect(headers: &HeaderMap, to: String) -> Option<Response> {
 
 pub async fn get_group(
     data: FedData,
+    fetch: Fetch,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
@@ -52,6 +62,7 @@ pub async fn get_group(
     if let Some(r) = page_redirect(&headers, format!("/g/{}", g.row.username)) {
         return Ok(r);
     }
+    may_fetch_group(&data, who(&fetch), &g.row).await?;
     actor_response(&data, g).await
 }
 
@@ -81,9 +92,11 @@ fn collection(id: String, total: u64) -> Response {
 /// A group's members: the count only.
 pub async fn get_group_followers(
     data: FedData,
+    fetch: Fetch,
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
     let g = local_actor(&data, &name, ActorKind::Group).await?;
+    may_fetch_group(&data, who(&fetch), &g.row).await?;
     let n = db::follows::count_members(&data.db, g.row.id).await?;
     Ok(collection(format!("{}/followers", g.row.ap_id), n))
 }
@@ -92,9 +105,11 @@ pub async fn get_group_followers(
 /// posts, fetched by id).
 pub async fn get_group_outbox(
     data: FedData,
+    fetch: Fetch,
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
     let g = local_actor(&data, &name, ActorKind::Group).await?;
+    may_fetch_group(&data, who(&fetch), &g.row).await?;
     let n = db::posts::count_threads(&data.db, g.row.id).await?;
     Ok(collection(format!("{}/outbox", g.row.ap_id), n))
 }
@@ -119,6 +134,7 @@ pub async fn get_person_followers(
 /// A post, or a Tombstone with 410 once deleted (peers delete their copy).
 pub async fn get_post(
     data: FedData,
+    fetch: Fetch,
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
@@ -126,6 +142,13 @@ pub async fn get_post(
         .await?
         .filter(|p| p.local)
         .ok_or_else(|| AppError::not_found("post"))?;
+    if fetch.is_some()
+        && let Some(group) = db::actors::by_id(&data.db, row.group_id).await?
+    {
+        may_fetch_group(&data, who(&fetch), &group)
+            .await
+            .map_err(|_| AppError::not_found("post"))?;
+    }
     if row.deleted_at.is_none() {
         let to = match row.thread_id {
             Some(t) => format!("/t/{t}#p{}", row.id),

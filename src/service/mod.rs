@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod compose;
+pub mod federation;
 pub mod groups;
 pub mod instance;
 pub mod posts;

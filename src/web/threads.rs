@@ -31,7 +31,7 @@ async fn live_post(
 ) -> Result<(post::Model, actor::Model, DbActor), AppError> {
     let p = db::posts::by_id(&data.db, id)
         .await?
-        .filter(|p| p.deleted_at.is_none())
+        .filter(|p| p.deleted_at.is_none() && p.hidden_at.is_none())
         .ok_or_else(|| AppError::not_found("post"))?;
     let a = db::actors::by_id(&data.db, p.author_id)
         .await?

@@ -235,6 +235,7 @@ mod tests {
                 updated_at: None,
                 deleted_at: None,
                 last_activity_at: None,
+                hidden_at: None,
             },
             actor::Model {
                 id: 1,
@@ -256,6 +257,7 @@ mod tests {
                 last_refreshed_at: None,
                 rules: None,
                 created_at: now,
+                domains_restricted: false,
             },
         )
     }

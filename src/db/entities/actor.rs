@@ -29,6 +29,9 @@ pub struct Model {
     /// A local group's rules, sanitised HTML.
     pub rules: Option<String>,
     pub created_at: DateTimeUtc,
+    /// A local group that takes members only from the instances on its own
+    /// allow-list (`group_domains`).
+    pub domains_restricted: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,7 +18,13 @@ pub struct Model {
     pub last_failure_at: Option<DateTimeUtc>,
     /// When it last sent us a verified activity.
     pub last_contact_at: Option<DateTimeUtc>,
+    /// First contact.
     pub created_at: DateTimeUtc,
+    /// From its NodeInfo, when it has one.
+    pub software: Option<String>,
+    pub version: Option<String>,
+    /// When its NodeInfo was last read (or tried).
+    pub nodeinfo_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

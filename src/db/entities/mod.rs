@@ -3,8 +3,12 @@
 
 pub mod actor;
 pub mod api_token;
+pub mod audit_entry;
 pub mod delivery;
+pub mod domain_rule;
+pub mod federation_policy;
 pub mod follow;
+pub mod group_domain;
 pub mod group_role;
 pub mod instance;
 pub mod instance_setting;

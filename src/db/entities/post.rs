@@ -31,6 +31,8 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
     /// A thread's newest activity: its own time or its newest reply's.
     pub last_activity_at: Option<DateTimeUtc>,
+    /// Hidden by an admin (content from a domain they stopped federating with).
+    pub hidden_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

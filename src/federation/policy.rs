@@ -1,0 +1,446 @@
+//! The federation policy, enforced. `refusal` is the one decision every path
+//! asks — inbound activities, deliveries, fetches (actors, objects, keys,
+//! WebFinger, through the library's URL verifier), signed GETs of our
+//! content — so an admin's change holds everywhere at once.
+//!
+//! Each process keeps the parsed policy and re-reads it when the stored
+//! version moves (one tiny query per check): a change made by the CLI, the
+//! web page or another replica is in force on the next request.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use activitypub_federation::{
+    config::UrlVerifier, error::Error as FedError, fetch::object_id::ObjectId,
+};
+use axum::{
+    extract::Request,
+    http::HeaderMap,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use url::Url;
+
+use super::{FedData, objects::actor::DbActor, signing::SignatureHeader};
+use crate::{
+    app::AppState,
+    db::{self, entities::actor},
+    domain::policy::{DomainEntry, Mode, Policy, Refusal, group_allows},
+    error::AppError,
+};
+
+/// What the URL verifier answers for a refused host (mapped to 403).
+pub const REFUSED: &str = "not allowed by this instance's federation policy";
+/// What it answers when the policy cannot be read (mapped to 503: fail closed).
+pub const UNREADABLE: &str = "federation policy unavailable";
+
+/// This process's copy of the policy and the version it was read at.
+#[derive(Default)]
+pub struct Cache(RwLock<Option<(i64, Arc<Policy>)>>);
+
+/// The policy in force now.
+pub async fn current(state: &AppState) -> Result<Arc<Policy>, AppError> {
+    let version = db::policy::version(&state.db).await?;
+    if let Ok(guard) = state.policy.0.read()
+        && let Some((v, p)) = guard.as_ref()
+        && *v == version
+    {
+        return Ok(p.clone());
+    }
+    let row = db::policy::mode_row(&state.db).await?;
+    let mut policy = Policy {
+        mode: Mode::parse(&row.mode).unwrap_or(Mode::Allowlist),
+        allow: vec![],
+        block: vec![],
+    };
+    for r in db::policy::rules(&state.db).await? {
+        let Ok(entry) = DomainEntry::parse(&r.domain) else {
+            tracing::warn!(domain = %r.domain, "unreadable policy entry ignored");
+            continue;
+        };
+        match r.list.as_str() {
+            "allow" => policy.allow.push(entry),
+            "block" => policy.block.push(entry),
+            _ => {}
+        }
+    }
+    let policy = Arc::new(policy);
+    if let Ok(mut guard) = state.policy.0.write() {
+        *guard = Some((row.version, policy.clone()));
+    }
+    Ok(policy)
+}
+
+/// A local group's own allow-list, when it has one in force.
+pub async fn group_entries(
+    state: &AppState,
+    group: &actor::Model,
+) -> Result<Option<Vec<DomainEntry>>, AppError> {
+    if !group.local || !group.domains_restricted {
+        return Ok(None);
+    }
+    Ok(Some(
+        db::policy::group_domains(&state.db, group.id)
+            .await?
+            .iter()
+            .filter_map(|d| DomainEntry::parse(d).ok())
+            .collect(),
+    ))
+}
+
+fn is_ours(state: &AppState, authority: &str) -> bool {
+    authority.eq_ignore_ascii_case(&super::objects::authority(state.urls.base()))
+}
+
+/// The decision: may we deal with `authority` (`host[:port]`), and, when a
+/// local group is concerned, within that group? None means yes.
+pub async fn refusal(
+    state: &AppState,
+    authority: &str,
+    group: Option<&actor::Model>,
+) -> Result<Option<Refusal>, AppError> {
+    if is_ours(state, authority) {
+        return Ok(None);
+    }
+    if let Err(r) = current(state).await?.decide(authority) {
+        return Ok(Some(r));
+    }
+    if let Some(g) = group
+        && let Some(entries) = group_entries(state, g).await?
+        && let Err(r) = group_allows(&entries, authority)
+    {
+        return Ok(Some(r));
+    }
+    Ok(None)
+}
+
+/// `refusal` as an error: 403 naming the host and why.
+pub async fn check(
+    state: &AppState,
+    authority: &str,
+    group: Option<&actor::Model>,
+) -> Result<(), AppError> {
+    match refusal(state, authority, group).await? {
+        None => Ok(()),
+        Some(r) => {
+            tracing::info!(instance = %authority, reason = r.as_str(), "refused by federation policy");
+            Err(refused(authority, r))
+        }
+    }
+}
+
+pub fn refused(authority: &str, r: Refusal) -> AppError {
+    match r {
+        Refusal::NotListedByGroup => AppError::Forbidden(format!(
+            "{authority} is not on this group's list of instances it federates with"
+        )),
+        _ => AppError::Forbidden(format!(
+            "{authority} is {}: this instance does not federate with it",
+            r.as_str()
+        )),
+    }
+}
+
+/// The library asks this before every fetch (actors, objects, keys,
+/// WebFinger), for every received activity's id, and for every inbox it
+/// signs for.
+#[derive(Clone)]
+pub struct Verifier(pub AppState);
+
+#[async_trait::async_trait]
+impl UrlVerifier for Verifier {
+    async fn verify(&self, url: &Url) -> Result<(), FedError> {
+        let authority = super::objects::authority(url);
+        match refusal(&self.0, &authority, None).await {
+            Ok(None) => Ok(()),
+            Ok(Some(r)) => {
+                tracing::info!(instance = %authority, reason = r.as_str(), "fetch or send refused by federation policy");
+                Err(FedError::UrlVerificationError(REFUSED))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the federation policy: refusing");
+                Err(FedError::UrlVerificationError(UNREADABLE))
+            }
+        }
+    }
+}
+
+/// Local groups an activity concerns: the inbox's own group, and any of our
+/// group or post URLs it names as recipient, object, target, audience,
+/// context or parent (one level into an embedded object).
+pub async fn target_groups(
+    state: &AppState,
+    inbox_path: &str,
+    body: &serde_json::Value,
+) -> Result<Vec<actor::Model>, AppError> {
+    let mut urls: Vec<String> = vec![];
+    if let Some(name) = group_name_of_path(inbox_path) {
+        urls.push(state.urls.group(&name).to_string());
+    }
+    let mut collect = |v: &serde_json::Value| {
+        for key in [
+            "to",
+            "cc",
+            "bto",
+            "bcc",
+            "audience",
+            "object",
+            "target",
+            "context",
+            "inReplyTo",
+        ] {
+            match v.get(key) {
+                Some(serde_json::Value::String(s)) => urls.push(s.clone()),
+                Some(serde_json::Value::Array(a)) => urls.extend(
+                    a.iter()
+                        .take(64)
+                        .filter_map(super::objects::id_of)
+                        .map(|u| u.to_string()),
+                ),
+                Some(o @ serde_json::Value::Object(_)) => {
+                    if let Some(u) = super::objects::id_of(o) {
+                        urls.push(u.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    };
+    collect(body);
+    if let Some(o) = body.get("object").filter(|o| o.is_object()) {
+        collect(o);
+    }
+    let mut groups: Vec<actor::Model> = vec![];
+    let base = state.urls.base();
+    for u in urls.iter().filter_map(|u| Url::parse(u).ok()) {
+        if !super::objects::same_origin(&u, base) {
+            continue;
+        }
+        let group = if let Some(name) = group_name_of_path(u.path()) {
+            db::actors::local_by_name_and_kind(&state.db, &name, crate::domain::ActorKind::Group)
+                .await?
+        } else if let Some(id) = u
+            .path()
+            .strip_prefix("/posts/")
+            .and_then(|s| s.parse::<i64>().ok())
+        {
+            match db::posts::by_id(&state.db, id).await? {
+                Some(p) => db::actors::by_id(&state.db, p.group_id).await?,
+                None => None,
+            }
+        } else {
+            None
+        };
+        if let Some(g) = group
+            && !groups.iter().any(|x| x.id == g.id)
+        {
+            groups.push(g);
+        }
+    }
+    Ok(groups)
+}
+
+fn group_name_of_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/groups/")?;
+    let name = rest.split('/').next()?;
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// An inbound activity, before anything of it is stored: the signer's
+/// instance, the actor's and the id's, each against the policy and against
+/// every local group the activity concerns.
+pub async fn screen_inbound(
+    state: &AppState,
+    inbox_path: &str,
+    body: &serde_json::Value,
+) -> Result<(), AppError> {
+    let mut hosts: Vec<String> = vec![];
+    for key in ["actor", "id"] {
+        if let Some(u) = body.get(key).and_then(super::objects::id_of) {
+            hosts.push(super::objects::authority(&u));
+        }
+    }
+    hosts.dedup();
+    for h in &hosts {
+        check(state, h, None).await?;
+    }
+    for g in target_groups(state, inbox_path, body).await? {
+        for h in &hosts {
+            check(state, h, Some(&g)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Who is fetching our content: nobody we know (no or an unusable
+/// signature, in open mode), or an actor whose signature verified.
+#[derive(Debug, Clone)]
+pub enum Fetcher {
+    Anonymous,
+    Verified { actor: Url, authority: String },
+}
+
+/// Middleware on the routes that serve our content as ActivityPub (not on
+/// WebFinger, NodeInfo or the instance actor, which every peer needs to talk
+/// to us at all). A signature from a refused instance: 403. In allowlist mode,
+/// an unsigned (or unverifiable) fetch: 401, since unsigned fetches are how
+/// allow-lists have been bypassed elsewhere. Browsers pass (they get pages).
+pub async fn gate_fetch(data: FedData, mut req: Request, next: Next) -> Response {
+    if crate::web::wants_html(req.headers()) {
+        return next.run(req).await;
+    }
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let method = req.method().as_str().to_string();
+    match identify(&data, req.headers(), &method, &path).await {
+        Ok(f) => {
+            req.extensions_mut().insert(f);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn identify(
+    data: &FedData,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+) -> Result<Fetcher, AppError> {
+    let policy = current(data).await?;
+    let strict = policy.mode == Mode::Allowlist;
+    let Some(sig) = headers
+        .get("signature")
+        .and_then(|v| v.to_str().ok())
+        .and_then(SignatureHeader::parse)
+    else {
+        if strict {
+            return Err(signed_fetch_required());
+        }
+        return Ok(Fetcher::Anonymous);
+    };
+    let Ok(mut actor) = Url::parse(&sig.key_id) else {
+        return Err(AppError::BadRequest("signature keyId is not a URL".into()));
+    };
+    let authority = super::objects::authority(&actor);
+    check(data, &authority, None).await?;
+    actor.set_fragment(None);
+    match verify_fetch(data, &sig, &actor, headers, method, path).await {
+        Ok(()) => Ok(Fetcher::Verified { actor, authority }),
+        Err(why) if strict => {
+            tracing::info!(instance = %authority, why, "signed fetch refused");
+            Err(signed_fetch_required())
+        }
+        Err(why) => {
+            tracing::debug!(instance = %authority, why, "unverifiable signed fetch served as anonymous");
+            Ok(Fetcher::Anonymous)
+        }
+    }
+}
+
+fn signed_fetch_required() -> AppError {
+    AppError::Forbidden(
+        "this instance federates only with listed instances: sign the request with an actor of one"
+            .into(),
+    )
+}
+
+async fn verify_fetch(
+    data: &FedData,
+    sig: &SignatureHeader,
+    actor: &Url,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+) -> Result<(), &'static str> {
+    super::inbox::check_date(
+        headers,
+        data.clock.now(),
+        data.settings.federation.max_clock_skew_secs,
+    )
+    .map_err(|_| "missing or stale Date")?;
+    let id: ObjectId<DbActor> = actor.clone().into();
+    let signer = id
+        .dereference(data)
+        .await
+        .map_err(|_| "the signer's actor cannot be read")?;
+    super::signing::verify_get(sig, headers, method, path, &signer.row.public_key)
+}
+
+/// A local group's content (its actor, collections, posts): hidden (404)
+/// from fetchers its own allow-list does not cover.
+pub async fn may_fetch_group(
+    data: &FedData,
+    fetcher: Option<&Fetcher>,
+    group: &actor::Model,
+) -> Result<(), AppError> {
+    let Some(entries) = group_entries(data, group).await? else {
+        return Ok(());
+    };
+    match fetcher {
+        Some(Fetcher::Verified { authority, .. })
+            if is_ours(data, authority) || group_allows(&entries, authority).is_ok() =>
+        {
+            Ok(())
+        }
+        _ => Err(AppError::not_found("group")),
+    }
+}
+
+/// Local groups with their own allow-list in force, by id.
+async fn restricted_groups(state: &AppState) -> Result<HashMap<i64, Vec<DomainEntry>>, AppError> {
+    let mut out = HashMap::new();
+    for g in db::actors::restricted_groups(&state.db).await? {
+        if let Some(entries) = group_entries(state, &g).await? {
+            out.insert(g.id, entries);
+        }
+    }
+    Ok(out)
+}
+
+/// Queued deliveries (actor id, inbox) the policy now refuses, with why.
+pub async fn refused_deliveries(
+    state: &AppState,
+    rows: &[(i64, i64, String)],
+) -> Result<Vec<(i64, String)>, AppError> {
+    let policy = current(state).await?;
+    let groups = restricted_groups(state).await?;
+    let mut out = vec![];
+    for (id, actor_id, inbox) in rows {
+        let host = super::delivery::host_of(inbox);
+        if is_ours(state, &host) {
+            continue;
+        }
+        let verdict = policy
+            .decide(&host)
+            .and_then(|()| match groups.get(actor_id) {
+                Some(entries) => group_allows(entries, &host),
+                None => Ok(()),
+            });
+        if let Err(r) = verdict {
+            out.push((*id, format!("cancelled: {host} is {}", r.as_str())));
+        }
+    }
+    Ok(out)
+}
+
+/// Cancel every queued delivery the policy refuses now (after a change).
+pub async fn cancel_refused(state: &AppState) -> Result<u64, AppError> {
+    let rows = db::deliveries::pending_targets(&state.db).await?;
+    let mut n = 0;
+    for (id, why) in refused_deliveries(state, &rows).await? {
+        n += db::deliveries::mark_cancelled(&state.db, vec![id], &why).await?;
+    }
+    if n > 0 {
+        tracing::info!(
+            cancelled = n,
+            "queued deliveries cancelled by federation policy"
+        );
+    }
+    Ok(n)
+}
