@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, and admin commands (`group create`,
-//! `user create`, `deliveries`). Every failure ends with a line saying what is
+//! `user create`, `deliveries`, `federation …`). Every failure ends with a line saying what is
 //! wrong and a non-zero exit.
 
 use std::{io::IsTerminal, path::PathBuf};
@@ -43,9 +43,84 @@ pub enum Command {
     User(UserCommand),
     /// Show the delivery queue: counts by status, and the newest 50 rows.
     Deliveries {
-        /// Only rows with this status: pending, delivered or failed.
+        /// Only rows with this status: pending, delivered, failed or cancelled.
         #[arg(long)]
         status: Option<String>,
+    },
+    /// Choose who this instance federates with (takes effect at once, in
+    /// every running process).
+    #[command(subcommand)]
+    Federation(FederationCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FederationCommand {
+    /// `open` (everyone but blocked domains) or `allowlist` (only allowed ones).
+    Mode {
+        mode: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Allow DOMAIN and its subdomains (`host:port` for that port only).
+    Allow {
+        domain: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Block DOMAIN and its subdomains, in either mode.
+    Block {
+        domain: String,
+        #[arg(long)]
+        reason: Option<String>,
+        /// Also hide the posts its people already wrote here.
+        #[arg(long, conflicts_with = "purge")]
+        hide: bool,
+        /// Also delete their posts here and end their memberships.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Take DOMAIN off the allow-list.
+    Unallow {
+        domain: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Take DOMAIN off the block-list.
+    Unblock {
+        domain: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Show the mode and both lists.
+    List,
+    /// Import a Mastodon domain-block CSV (FILE, or `-` for standard input):
+    /// every row or none.
+    Import { file: PathBuf },
+    /// Write the block-list as a Mastodon CSV (to FILE, or standard output).
+    Export { file: Option<PathBuf> },
+    /// Hide, show again, or purge the posts of DOMAIN's people here.
+    Content {
+        domain: String,
+        /// hide, show or purge
+        action: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// A group takes members only from listed instances (`--only a.example,b.example`),
+    /// or from any instance the instance-wide policy allows (`--any`).
+    Group {
+        name: String,
+        #[arg(long, value_delimiter = ',', conflicts_with = "any")]
+        only: Option<Vec<String>>,
+        #[arg(long)]
+        any: bool,
+    },
+    /// The instances this one has met.
+    Instances,
+    /// The newest entries of the audit log.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
     },
 }
 
@@ -103,6 +178,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), AppError> {
             );
             Ok(())
         }
+        Command::Federation(cmd) => federation(cmd, settings).await,
         Command::Deliveries { status } => {
             let status = match status.as_deref() {
                 None => None,
@@ -143,6 +219,176 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), AppError> {
             Ok(())
         }
     }
+}
+
+async fn federation(cmd: FederationCommand, settings: Settings) -> Result<(), AppError> {
+    use service::federation::{self as fed, ContentAction, Who};
+
+    use crate::domain::policy::List;
+    let state = AppState::connect(settings).await?;
+    let s = &state;
+    match cmd {
+        FederationCommand::Mode { mode, reason } => {
+            let m = fed::set_mode(s, Who::Cli, &mode, reason.as_deref()).await?;
+            println!("federation mode: {}", m.as_str());
+        }
+        FederationCommand::Allow { domain, reason } => {
+            let e = fed::add(s, Who::Cli, List::Allow, &domain, reason.as_deref()).await?;
+            println!("allowed {e}");
+        }
+        FederationCommand::Block {
+            domain,
+            reason,
+            hide,
+            purge,
+        } => {
+            let e = fed::add(s, Who::Cli, List::Block, &domain, reason.as_deref()).await?;
+            println!("blocked {e}");
+            let action = match (hide, purge) {
+                (true, _) => Some(ContentAction::Hide),
+                (_, true) => Some(ContentAction::Purge),
+                _ => None,
+            };
+            if let Some(a) = action {
+                let n = fed::content(s, Who::Cli, &e.to_string(), a, reason.as_deref()).await?;
+                println!(
+                    "{n} post(s) from {e} {}",
+                    if hide { "hidden" } else { "purged" }
+                );
+            }
+        }
+        FederationCommand::Unallow { domain, reason } => {
+            let e = fed::remove(s, Who::Cli, List::Allow, &domain, reason.as_deref()).await?;
+            println!("{e} is no longer allowed");
+        }
+        FederationCommand::Unblock { domain, reason } => {
+            let e = fed::remove(s, Who::Cli, List::Block, &domain, reason.as_deref()).await?;
+            println!("{e} is no longer blocked");
+        }
+        FederationCommand::List => {
+            let v = fed::view(s).await?;
+            println!("mode: {}", v.mode.as_str());
+            for (name, rows) in [("allowed", &v.allow), ("blocked", &v.block)] {
+                println!("{name} ({}):", rows.len());
+                for r in rows {
+                    println!(
+                        "  {}  [{} {}]{}",
+                        r.domain,
+                        r.created_by,
+                        r.created_at.format("%Y-%m-%d"),
+                        r.reason
+                            .as_deref()
+                            .map(|x| format!("  {x}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+        FederationCommand::Import { file } => {
+            let text = if file.as_os_str() == "-" {
+                let mut t = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map_err(|e| {
+                    AppError::bad_request(format!("cannot read standard input: {e}"))
+                })?;
+                t
+            } else {
+                std::fs::read_to_string(&file).map_err(|e| {
+                    AppError::bad_request(format!("cannot read {}: {e}", file.display()))
+                })?
+            };
+            let r = fed::import_blocks(s, Who::Cli, &text).await?;
+            println!(
+                "imported {} block(s); {} already blocked; {} row(s) set aside",
+                r.added.len(),
+                r.already.len(),
+                r.skipped.len()
+            );
+            for (line, why) in r.skipped {
+                println!("  line {line}: {why}");
+            }
+        }
+        FederationCommand::Export { file } => {
+            let csv = fed::export_blocks(s).await?;
+            match file {
+                Some(f) => std::fs::write(&f, csv).map_err(|e| {
+                    AppError::bad_request(format!("cannot write {}: {e}", f.display()))
+                })?,
+                None => print!("{csv}"),
+            }
+        }
+        FederationCommand::Content {
+            domain,
+            action,
+            reason,
+        } => {
+            let a = ContentAction::parse(&action).ok_or_else(|| {
+                AppError::bad_request(format!(
+                    "unknown action '{action}': use hide, show or purge"
+                ))
+            })?;
+            let n = fed::content(s, Who::Cli, &domain, a, reason.as_deref()).await?;
+            println!("{n} post(s) changed ({action})");
+        }
+        FederationCommand::Group { name, only, any } => {
+            let g =
+                db::actors::local_by_name_and_kind(&s.db, &name, crate::domain::ActorKind::Group)
+                    .await?
+                    .ok_or_else(|| AppError::not_found(format!("group '{name}'")))?;
+            let g = crate::federation::objects::actor::DbActor::new(g)?;
+            let now = match (only, any) {
+                (Some(list), _) => {
+                    fed::set_group_domains(s, Who::Cli, &g, true, &list.join("\n")).await?
+                }
+                (None, true) => fed::set_group_domains(s, Who::Cli, &g, false, "").await?,
+                (None, false) => fed::group_domains(s, &g).await?,
+            };
+            if now.restricted {
+                println!(
+                    "{name} takes members only from: {}",
+                    if now.domains.is_empty() {
+                        "this instance".to_string()
+                    } else {
+                        now.domains.join(", ")
+                    }
+                );
+            } else {
+                println!("{name} follows the instance-wide policy");
+            }
+        }
+        FederationCommand::Instances => {
+            for i in fed::instances(s, Who::Cli).await? {
+                println!(
+                    "{}  {} {}  first={} last={}  members={} pending={} failed={}{}",
+                    i.domain,
+                    i.software.as_deref().unwrap_or("?"),
+                    i.version.as_deref().unwrap_or(""),
+                    i.first_seen
+                        .map(|t| t.format("%Y-%m-%d").to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    i.last_contact
+                        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    i.members_here,
+                    i.deliveries_pending,
+                    i.deliveries_failed,
+                    i.refused.map(|r| format!("  [{r}]")).unwrap_or_default()
+                );
+            }
+        }
+        FederationCommand::Audit { limit } => {
+            for e in fed::audit_log(s, Who::Cli, limit.min(10_000)).await? {
+                println!(
+                    "{}  {}  {}  {}{}",
+                    e.at.format("%Y-%m-%d %H:%M:%S"),
+                    e.who,
+                    e.action,
+                    e.target,
+                    e.reason.map(|r| format!("  ({r})")).unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_password() -> Result<String, AppError> {

@@ -90,12 +90,7 @@ impl MigrationTrait for Migration {
                     FederationPolicy::Version,
                     FederationPolicy::UpdatedAt,
                 ])
-                .values_panic([
-                    1.into(),
-                    "open".into(),
-                    1.into(),
-                    Expr::current_timestamp(),
-                ])
+                .values_panic([1.into(), "open".into(), 1.into(), Expr::current_timestamp()])
                 .to_owned(),
         )
         .await?;

@@ -3,6 +3,7 @@
 //! never goes straight to JSON.
 
 pub mod auth;
+pub mod federation;
 pub mod groups;
 pub mod openapi;
 pub mod posts;
@@ -24,6 +25,7 @@ use crate::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(auth::router())
+        .merge(federation::router())
         .merge(groups::router())
         .merge(posts::router())
         .merge(openapi::router())

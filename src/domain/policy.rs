@@ -266,7 +266,7 @@ pub fn parse_mastodon_csv(text: &str) -> Result<CsvImport, String> {
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
     let mut out = CsvImport::default();
     let mut index: Option<Vec<usize>> = None;
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = std::collections::HashMap::new();
     for (n, line) in lines.by_ref() {
         if line.trim().is_empty() {
             continue;
@@ -331,9 +331,10 @@ pub fn parse_mastodon_csv(text: &str) -> Result<CsvImport, String> {
             continue;
         }
         let entry = DomainEntry::parse(domain).map_err(|e| format!("line {n}: {e}"))?;
-        if !seen.insert(entry.clone()) {
-            out.skipped.push((n, format!("{entry}: listed twice")));
-            continue;
+        if let Some(first) = seen.insert(entry.clone(), n) {
+            return Err(format!(
+                "line {n}: {entry} is listed twice (first on line {first})"
+            ));
         }
         out.blocks.push(CsvBlock {
             line: n,
@@ -486,14 +487,13 @@ mod tests {
                    spam.example,suspend,true,true,\"Spam, lots\",false\n\
                    loud.example,silence,false,false,,false\n\
                    meh.example,noop,false,false,,false\n\
-                   ev*l.example,suspend,false,false,,true\n\
-                   SPAM.example.,suspend,false,false,,false\n";
+                   ev*l.example,suspend,false,false,,true\n";
         let got = parse_mastodon_csv(csv).unwrap_or_default();
         let names: Vec<String> = got.blocks.iter().map(|b| b.domain.to_string()).collect();
         assert_eq!(names, ["spam.example", "loud.example"]);
         assert_eq!(got.blocks[0].public_comment.as_deref(), Some("Spam, lots"));
         assert_eq!(got.blocks[0].line, 2);
-        assert_eq!(got.skipped.len(), 3);
+        assert_eq!(got.skipped.len(), 2);
         let out = write_mastodon_csv([("spam.example", Some("Spam, lots"))]);
         let again = parse_mastodon_csv(&out).unwrap_or_default();
         assert_eq!(
@@ -515,6 +515,10 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(err.contains("line 2") && err.contains("severity"), "{err}");
+        let err = parse_mastodon_csv("a.example\nb.example\nA.example.\n")
+            .err()
+            .unwrap_or_default();
+        assert!(err.starts_with("line 3:") && err.contains("twice"), "{err}");
         // A plain list works too.
         let plain = parse_mastodon_csv("a.example\nb.example\n").unwrap_or_default();
         assert_eq!(plain.blocks.len(), 2);

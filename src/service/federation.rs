@@ -353,7 +353,7 @@ pub async fn group_domains(state: &AppState, group: &DbActor) -> Result<GroupDom
 }
 
 /// May `me` change this group's federation? Admins, its owner and moderators.
-async fn require_group_staff(
+pub async fn require_group_staff(
     state: &AppState,
     who: Who<'_>,
     group: &DbActor,

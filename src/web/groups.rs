@@ -147,6 +147,8 @@ struct GroupPage {
     staff: Vec<StaffView>,
     threads: Vec<ThreadItem>,
     older: Option<i64>,
+    /// The viewer may change the group's settings (admin, owner, moderator).
+    manages: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -189,8 +191,13 @@ pub async fn group_page(
     } else {
         None
     };
-    let staff = db::roles::staff(&data.db, g.row.id)
-        .await?
+    let staff_rows = db::roles::staff(&data.db, g.row.id).await?;
+    let manages = g.row.local
+        && viewer
+            .user
+            .as_ref()
+            .is_some_and(|u| u.user.is_admin || staff_rows.iter().any(|(_, a)| a.id == u.actor.id));
+    let staff = staff_rows
         .into_iter()
         .map(|(r, a)| StaffView {
             role: r.as_str(),
@@ -211,6 +218,7 @@ pub async fn group_page(
         staff,
         threads,
         older,
+        manages,
     }))
 }
 

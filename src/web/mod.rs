@@ -6,6 +6,7 @@
 
 mod admin;
 mod auth;
+mod federation;
 mod groups;
 mod me;
 pub mod session;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/settings", get(me::settings_page).post(me::update_profile))
         .route("/settings/password", post(me::change_password))
         .merge(admin::router())
+        .merge(federation::router())
         .route("/static/kindred.css", get(stylesheet))
         .layer(middleware::from_fn(html_errors))
         .layer(middleware::from_fn_with_state(state, session::csrf_cookie))
@@ -120,6 +122,11 @@ impl Notice {
             "group_created" => "The group is created. You are its owner.",
             "role_given" => "The role is given.",
             "role_removed" => "The role is removed.",
+            "mode" => "The federation mode is changed. It is in force now.",
+            "listed" => "The domain is added. It is in force now.",
+            "unlisted" => "The domain is taken off the list. It is in force now.",
+            "content" => "Done: the domain's posts here are changed.",
+            "group_federation" => "The group's instances are saved. They are in force now.",
             _ => return None,
         })
     }
