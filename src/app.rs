@@ -65,6 +65,8 @@ pub struct AppState {
     /// Inbound activities per sending instance (this process).
     pub inbox_limits: Arc<governor::DefaultKeyedRateLimiter<String>>,
     pub clock: Clock,
+    /// When this process last noted each instance's contact (throttle).
+    pub contacts: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
     /// This process's copy of the federation policy (see `federation::policy`).
     pub policy: Arc<federation::policy::Cache>,
 }
@@ -87,6 +89,7 @@ impl AppState {
             inbox_limits,
             clock: Clock::default(),
             policy: Arc::default(),
+            contacts: Arc::default(),
         })
     }
 

@@ -113,3 +113,50 @@ pub async fn record_contact(
 pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<Model>, DbErr> {
     Entity::find().all(db).await
 }
+
+/// We heard from (or were answered by) `domain`: make its row if new, note the
+/// time. True when its NodeInfo is due (never read, or over a day ago).
+pub async fn touch(
+    db: &impl ConnectionTrait,
+    domain: &str,
+    now: DateTime<Utc>,
+    wrote_to_us: bool,
+) -> Result<bool, DbErr> {
+    ensure(db, domain, now).await?;
+    let col = if wrote_to_us {
+        Column::LastContactAt
+    } else {
+        Column::LastSuccessAt
+    };
+    Entity::update_many()
+        .col_expr(col, Some(now).into())
+        .filter(Column::Domain.eq(domain))
+        .exec(db)
+        .await?;
+    let row = Entity::find()
+        .filter(Column::Domain.eq(domain))
+        .one(db)
+        .await?;
+    Ok(row.is_some_and(|r| {
+        r.nodeinfo_at
+            .is_none_or(|t| now - t > chrono::Duration::days(1))
+    }))
+}
+
+pub async fn set_software(
+    db: &impl ConnectionTrait,
+    domain: &str,
+    software: Option<String>,
+    version: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut q = Entity::update_many().col_expr(Column::NodeinfoAt, Some(now).into());
+    // A failed read keeps what we knew.
+    if software.is_some() {
+        q = q
+            .col_expr(Column::Software, software.into())
+            .col_expr(Column::Version, version.into());
+    }
+    q.filter(Column::Domain.eq(domain)).exec(db).await?;
+    Ok(())
+}

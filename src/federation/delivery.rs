@@ -199,6 +199,9 @@ pub async fn instance_is_up(
     host: &str,
     wrote_to_us: bool,
 ) -> Result<(), AppError> {
+    if let Err(e) = super::nodeinfo::met(data, host, wrote_to_us).await {
+        tracing::warn!(error = %e, "cannot note the instance's contact");
+    }
     let now = data.clock.now();
     let was_failing = if wrote_to_us {
         db::instances::record_contact(&data.db, host, now).await?

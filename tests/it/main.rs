@@ -11,6 +11,7 @@ mod inbox;
 mod interop;
 mod lemmy;
 mod peer;
+mod policy;
 mod process;
 mod remote;
 mod visitor;
