@@ -976,3 +976,74 @@ async fn admins_see_the_instances_met_and_manage_federation_in_the_browser() {
     assert_eq!(page.status, StatusCode::OK);
     page.shows("Imported 2 block(s)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_instances_post_boosted_by_an_allowed_group_is_dropped_unfetched() {
+    let k = TestInstance::spawn(Backend::Sqlite).await;
+    let alice = k.create_user("alice").await;
+    let good = Remote::start().await;
+    let bad = Remote::start().await;
+    let club = good.actor("Group", "club", |_| {});
+    let mallory = bad.actor("Person", "mallory", |_| {});
+    // alice joins the club on the allowed server (its Accept comes back).
+    let handle = format!("club@{}", good.domain);
+    let (s, v) = k
+        .get(&format!("/api/v1/groups/{handle}"), Some(&alice))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    k.post(&format!("/api/v1/groups/{handle}/join"), &alice, json!({}))
+        .await;
+    let follow = eventually("alice's Follow reaches the club", || async {
+        good.posted().into_iter().find(|v| v["type"] == "Follow")
+    })
+    .await;
+    let accept = json!({"@context": "https://www.w3.org/ns/activitystreams", "type": "Accept",
+        "id": good.id("/accepts/1"), "actor": club, "object": follow});
+    assert_eq!(
+        good.post(
+            &format!("{}/inbox", k.base),
+            &club,
+            &accept,
+            Sign::default()
+        )
+        .await,
+        202
+    );
+    eventually("membership accepted", || async {
+        let (_, v) = k
+            .get(&format!("/api/v1/groups/{handle}"), Some(&alice))
+            .await;
+        (v["membership"] == "accepted").then_some(())
+    })
+    .await;
+
+    fed::add(&k.app().state, Who::Cli, List::Block, &bad.domain, None)
+        .await
+        .expect("block");
+    // The club boosts mallory's post, embedded, then by id alone.
+    let note = json!({"type": "Note", "id": bad.id("/notes/1"), "attributedTo": mallory,
+        "to": [PUBLIC], "cc": [club], "audience": club, "content": "<p>spam</p>"});
+    let embedded = json!({"@context": "https://www.w3.org/ns/activitystreams", "type": "Announce",
+        "id": good.id("/announces/1"), "actor": club, "to": [PUBLIC],
+        "object": {"type": "Create", "id": bad.id("/creates/1"), "actor": mallory,
+            "to": [PUBLIC], "cc": [club], "object": note}});
+    let by_id = json!({"@context": "https://www.w3.org/ns/activitystreams", "type": "Announce",
+        "id": good.id("/announces/2"), "actor": club, "to": [PUBLIC],
+        "object": bad.id("/notes/2")});
+    let inbox = format!("{}/inbox", k.base);
+    for a in [&embedded, &by_id] {
+        assert_eq!(good.post(&inbox, &club, a, Sign::default()).await, 202);
+    }
+    for n in ["1", "2"] {
+        assert!(
+            kindred::db::posts::by_ap_id(k.db(), &bad.id(&format!("/notes/{n}")))
+                .await
+                .expect("q")
+                .is_none()
+        );
+    }
+    assert!(
+        bad.seen().is_empty(),
+        "nothing was fetched from the blocked server"
+    );
+}

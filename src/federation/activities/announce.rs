@@ -70,6 +70,19 @@ impl Activity for Announce {
             tracing::debug!(actor = %self.actor, "ignored Announce from a group nobody here joined");
             return Ok(());
         }
+        if let Some(host) = refused_origin(data, &self.object).await? {
+            // A blocked instance's content, boosted by an allowed group:
+            // dropped (the group did nothing wrong, so no error), never fetched.
+            tracing::info!(instance = %host, "announced content from a refused instance dropped");
+            db::activities::record(
+                &data.db,
+                self.id.as_str(),
+                "Announce",
+                self.actor.inner().as_str(),
+            )
+            .await?;
+            return Ok(());
+        }
         let inner_type = self
             .object
             .get("type")
@@ -117,6 +130,45 @@ impl Activity for Announce {
         .await?;
         Ok(())
     }
+}
+
+/// The first origin in an announced activity or object (its id, actor,
+/// author, and the object inside an activity) that the federation policy
+/// refuses.
+async fn refused_origin(
+    data: &Data<AppState>,
+    object: &serde_json::Value,
+) -> Result<Option<String>, AppError> {
+    let mut urls: Vec<Url> = vec![];
+    let mut add = |v: &serde_json::Value| {
+        for key in ["id", "actor", "attributedTo"] {
+            if let Some(u) = v.get(key).and_then(id_of) {
+                urls.push(u);
+            }
+        }
+    };
+    match object {
+        serde_json::Value::String(s) => urls.extend(Url::parse(s).ok()),
+        v => {
+            add(v);
+            if let Some(inner) = v.get("object") {
+                match inner {
+                    serde_json::Value::String(s) => urls.extend(Url::parse(s).ok()),
+                    o => add(o),
+                }
+            }
+        }
+    }
+    for u in urls {
+        let host = crate::federation::objects::authority(&u);
+        if crate::federation::policy::refusal(data, &host, None)
+            .await?
+            .is_some()
+        {
+            return Ok(Some(host));
+        }
+    }
+    Ok(None)
 }
 
 /// Store (or refresh) a post re-shared by `group`: trusted as embedded only
