@@ -16,7 +16,12 @@ use axum::{
 };
 use sea_orm::DatabaseConnection;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
-use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer, trace::TraceLayer};
+use tower_http::{
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
 
 use crate::{
     api,
@@ -67,6 +72,7 @@ pub struct AppState {
     pub clock: Clock,
     /// When this process last noted each instance's contact (throttle).
     pub contacts: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// This process's copy of the federation policy (see `federation::policy`).
     pub policy: Arc<federation::policy::Cache>,
 }
@@ -89,6 +95,7 @@ impl AppState {
             inbox_limits,
             clock: Clock::default(),
             policy: Arc::default(),
+            metrics: Arc::default(),
             contacts: Arc::default(),
         })
     }
@@ -195,6 +202,7 @@ pub fn router(state: AppState, federation: FederationConfig<AppState>) -> Router
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::serve))
         .route("/.well-known/webfinger", get(wellknown::webfinger))
         .route("/.well-known/nodeinfo", get(wellknown::nodeinfo_links))
         .route("/nodeinfo/2.1", get(wellknown::nodeinfo))
@@ -207,6 +215,10 @@ pub fn router(state: AppState, federation: FederationConfig<AppState>) -> Router
         .merge(api::router())
         .merge(web::router(state.clone()))
         .fallback(web::fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
         .layer(FederationMiddleware::new(federation))
         .layer(RequestBodyLimitLayer::new(settings.server.max_body_bytes))
@@ -223,9 +235,19 @@ pub fn router(state: AppState, federation: FederationConfig<AppState>) -> Router
                     .get::<MatchedPath>()
                     .map(|p| p.as_str().to_owned())
                     .unwrap_or_else(|| "unmatched".into());
-                tracing::info_span!("request", method = %req.method(), route)
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+                    .to_owned();
+                tracing::info_span!("request", id, method = %req.method(), route)
             }),
         )
+        // Outermost: every request gets an id (or keeps its proxy's), logged
+        // with it and sent back, so a report can be matched to its log lines.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
 /// Our content as ActivityPub: behind the federation policy's fetch gate.

@@ -20,6 +20,13 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     pub web: WebSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    /// Bearer token for `/metrics`; empty: only loopback, unproxied requests.
+    pub token: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

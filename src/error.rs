@@ -61,7 +61,8 @@ impl AppError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    /// A short stable name of the kind (the JSON `error` field, metric labels).
+    pub fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest(_) => "bad_request",
             AppError::Unauthorized => "unauthorized",

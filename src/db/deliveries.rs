@@ -147,13 +147,17 @@ pub async fn mark_cancelled(
         .rows_affected)
 }
 
-/// Queued rows, for re-checking them against a changed policy: (id, actor, inbox).
-pub async fn pending_targets(db: &impl ConnectionTrait) -> Result<Vec<(i64, i64, String)>, DbErr> {
+/// Queued rows, for re-checking them against a changed policy:
+/// (id, actor, inbox, payload).
+pub async fn pending_targets(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(i64, i64, String, String)>, DbErr> {
     Entity::find()
         .select_only()
         .column(Column::Id)
         .column(Column::ActorId)
         .column(Column::Inbox)
+        .column(Column::Payload)
         .filter(Column::Status.eq(DeliveryStatus::Pending.as_str()))
         .into_tuple()
         .all(db)

@@ -113,9 +113,9 @@ async fn screen(
     rows: Vec<delivery::Model>,
 ) -> Result<Vec<delivery::Model>, AppError> {
     // The federation policy first: a refused inbox is cancelled, never sent.
-    let targets: Vec<(i64, i64, String)> = rows
+    let targets: Vec<(i64, i64, String, String)> = rows
         .iter()
-        .map(|r| (r.id, r.actor_id, r.inbox.clone()))
+        .map(|r| (r.id, r.actor_id, r.inbox.clone(), r.payload.clone()))
         .collect();
     let refused = super::policy::refused_deliveries(data, &targets).await?;
     for (id, why) in &refused {
@@ -317,18 +317,22 @@ async fn deliver_one(data: &super::FedData, row: delivery::Model) {
     let db = &data.db;
     let now = data.clock.now();
     let s = &data.settings.delivery;
+    let host = host_of(&row.inbox);
     let res = match sent.outcome {
         retry::Outcome::Delivered => {
             tracing::debug!("delivered");
+            data.metrics.delivery(&host, "delivered");
             db::deliveries::mark_delivered(db, row.id).await
         }
         retry::Outcome::Refused => {
             tracing::warn!(error = %sent.why, "delivery refused by the remote: not retried");
+            data.metrics.delivery(&host, "failed");
             db::deliveries::mark_failed(db, row.id, &sent.why).await
         }
         retry::Outcome::Retry => {
             if retry::window_exceeded(row.created_at, now, s.retry_window_hours) {
                 tracing::warn!(error = %sent.why, "delivery failed for good");
+                data.metrics.delivery(&host, "failed");
                 db::deliveries::mark_failed(db, row.id, &sent.why).await
             } else {
                 let jitter: f64 = rand::thread_rng().r#gen();
@@ -340,6 +344,7 @@ async fn deliver_one(data: &super::FedData, row: delivery::Model) {
                     chrono::Duration::seconds(s.retry_max_secs),
                 );
                 tracing::info!(error = %sent.why, retry_in_s = delay.num_seconds(), "delivery will be retried");
+                data.metrics.delivery(&host, "retried");
                 db::deliveries::mark_retry(db, row.id, now + delay, &sent.why).await
             }
         }

@@ -17,6 +17,15 @@ use super::{FedData, activities::InboxActivity, objects::actor::DbActor};
 use crate::{app::AppState, error::AppError};
 
 pub async fn post_inbox(data: FedData, req: Request) -> Result<StatusCode, AppError> {
+    let res = receive_inbox(&data, req).await;
+    data.metrics.inbox(match &res {
+        Ok(_) => "accepted",
+        Err(e) => e.code(),
+    });
+    res
+}
+
+async fn receive_inbox(data: &FedData, req: Request) -> Result<StatusCode, AppError> {
     let (parts, body) = req.into_parts();
     check_date(
         &parts.headers,
@@ -37,7 +46,7 @@ pub async fn post_inbox(data: FedData, req: Request) -> Result<StatusCode, AppEr
     }
     // The signer's instance, before the body is read.
     if let Some(host) = key_host(&parts.headers) {
-        super::policy::check(&data, &host, None).await?;
+        super::policy::check(data, &host, None).await?;
     }
     let limit = data.settings.server.max_body_bytes;
     let bytes = to_bytes(body, limit)
@@ -46,31 +55,31 @@ pub async fn post_inbox(data: FedData, req: Request) -> Result<StatusCode, AppEr
     // The actor's and the id's instance, and every local group concerned:
     // refused before anything is verified or stored.
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-        super::policy::screen_inbound(&data, parts.uri.path(), &value).await?;
+        super::policy::screen_inbound(data, parts.uri.path(), &value).await?;
     }
     let (method, uri, headers) = (
         parts.method.clone(),
         parts.uri.clone(),
         parts.headers.clone(),
     );
-    match receive(&data, Request::from_parts(parts, Body::from(bytes.clone()))).await {
+    match receive(data, Request::from_parts(parts, Body::from(bytes.clone()))).await {
         Err(AppError::Unauthorized) => {
             // The sender may have rotated its key since we stored it: read
             // its actor again (once per actor per interval), then retry once.
-            if !refetch_signer(&data, &bytes).await? {
+            if !refetch_signer(data, &bytes).await? {
                 return Err(AppError::Unauthorized);
             }
             let mut again = Request::new(Body::from(bytes.clone()));
             *again.method_mut() = method;
             *again.uri_mut() = uri;
             *again.headers_mut() = headers;
-            receive(&data, again).await?;
+            receive(data, again).await?;
         }
         other => other?,
     }
     // Verified: the sender's instance is up (closes its delivery breaker).
     if let Some(host) = sender_host(&bytes)
-        && let Err(e) = super::delivery::instance_is_up(&data, &host, true).await
+        && let Err(e) = super::delivery::instance_is_up(data, &host, true).await
     {
         tracing::warn!(error = %e, "cannot record the instance's contact");
     }

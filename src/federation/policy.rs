@@ -7,10 +7,7 @@
 //! version moves (one tiny query per check): a change made by the CLI, the
 //! web page or another replica is in force on the next request.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, RwLock},
-};
+use std::sync::{Arc, RwLock};
 
 use activitypub_federation::{
     config::UrlVerifier, error::Error as FedError, fetch::object_id::ObjectId,
@@ -266,6 +263,14 @@ pub async fn screen_inbound(
     for h in &hosts {
         check(state, h, None).await?;
     }
+    // Leaving a group (Undo) or taking one's content back (Delete) is never
+    // refused by a group's own list: only joining, writing and reading are.
+    if matches!(
+        body.get("type").and_then(|t| t.as_str()),
+        Some("Undo" | "Delete")
+    ) {
+        return Ok(());
+    }
     for g in target_groups(state, inbox_path, body).await? {
         for h in &hosts {
             check(state, h, Some(&g)).await?;
@@ -285,10 +290,11 @@ pub enum Fetcher {
 /// Middleware on the routes that serve our content as ActivityPub (not on
 /// WebFinger, NodeInfo or the instance actor, which every peer needs to talk
 /// to us at all). A signature from a refused instance: 403. In allowlist mode,
-/// an unsigned (or unverifiable) fetch: 401, since unsigned fetches are how
-/// allow-lists have been bypassed elsewhere. Browsers pass (they get pages).
+/// an unsigned (or unverifiable) fetch: 403 too, since unsigned fetches are
+/// how allow-lists have been bypassed elsewhere. Browsers pass where they are
+/// sent to a page (a group, a post), and only there.
 pub async fn gate_fetch(data: FedData, mut req: Request, next: Next) -> Response {
-    if crate::web::wants_html(req.headers()) {
+    if crate::web::wants_html(req.headers()) && redirects_browsers(req.uri().path()) {
         return next.run(req).await;
     }
     let path = req
@@ -304,6 +310,16 @@ pub async fn gate_fetch(data: FedData, mut req: Request, next: Next) -> Response
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// The routes whose handler sends a browser to the page (a group, a post);
+/// every other route answers JSON, so it stays behind the gate.
+fn redirects_browsers(path: &str) -> bool {
+    let mut parts = path.trim_matches('/').split('/');
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some("groups" | "posts"), Some(_), None)
+    )
 }
 
 async fn identify(
@@ -392,36 +408,40 @@ pub async fn may_fetch_group(
     }
 }
 
-/// Local groups with their own allow-list in force, by id.
-async fn restricted_groups(state: &AppState) -> Result<HashMap<i64, Vec<DomainEntry>>, AppError> {
-    let mut out = HashMap::new();
+/// Local groups with their own allow-list in force: (id, ActivityPub id, list).
+async fn restricted_groups(
+    state: &AppState,
+) -> Result<Vec<(i64, String, Vec<DomainEntry>)>, AppError> {
+    let mut out = vec![];
     for g in db::actors::restricted_groups(&state.db).await? {
         if let Some(entries) = group_entries(state, &g).await? {
-            out.insert(g.id, entries);
+            out.push((g.id, g.ap_id.clone(), entries));
         }
     }
     Ok(out)
 }
 
-/// Queued deliveries (actor id, inbox) the policy now refuses, with why.
+/// Queued deliveries (id, actor id, inbox, payload) the policy now refuses,
+/// with why. A group's own list covers what the group sends, and what a
+/// member sends that names the group (a reply's copy to a mentioned person).
 pub async fn refused_deliveries(
     state: &AppState,
-    rows: &[(i64, i64, String)],
+    rows: &[(i64, i64, String, String)],
 ) -> Result<Vec<(i64, String)>, AppError> {
     let policy = current(state).await?;
     let groups = restricted_groups(state).await?;
     let mut out = vec![];
-    for (id, actor_id, inbox) in rows {
+    for (id, actor_id, inbox, payload) in rows {
         let host = super::delivery::host_of(inbox);
         if is_ours(state, &host) {
             continue;
         }
-        let verdict = policy
-            .decide(&host)
-            .and_then(|()| match groups.get(actor_id) {
-                Some(entries) => group_allows(entries, &host),
-                None => Ok(()),
-            });
+        let mut verdict = policy.decide(&host);
+        for (gid, ap_id, entries) in &groups {
+            if verdict.is_ok() && (gid == actor_id || payload.contains(&format!("\"{ap_id}\""))) {
+                verdict = group_allows(entries, &host);
+            }
+        }
         if let Err(r) = verdict {
             out.push((*id, format!("cancelled: {host} is {}", r.as_str())));
         }

@@ -10,6 +10,7 @@ mod hostile;
 mod inbox;
 mod interop;
 mod lemmy;
+mod metrics;
 mod peer;
 mod policy;
 mod process;

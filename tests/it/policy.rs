@@ -453,6 +453,22 @@ async fn allowlist(backend: Backend) {
     ] {
         assert_eq!(unsigned_ap_get(&k, path).await, StatusCode::OK, "{path}");
     }
+    // Asking for HTML does not open the JSON: only groups and posts send
+    // browsers to their page.
+    for path in [
+        "/users/root",
+        "/groups/lupus/outbox",
+        "/groups/lupus/followers",
+    ] {
+        let res = k
+            .http
+            .get(format!("{}{path}", k.base))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
+    }
     // Browsers still get the pages.
     let page = k
         .http
@@ -684,6 +700,13 @@ async fn a_group_takes_members_only_from_its_own_list() {
         .map(|v| v["actor"].as_str().unwrap_or_default().to_string())
         .collect();
     assert!(to_fred.iter().all(|a| a == &coffee), "{to_fred:?}");
+
+    // A member on an unlisted instance may still leave.
+    let before = members(&k, "lupus").await;
+    let undo = json!({"@context": "https://www.w3.org/ns/activitystreams", "type": "Undo",
+        "id": far.id("/undos/1"), "actor": fred, "object": follow(&far, &fred, "lupus", &lupus)});
+    assert_eq!(far.post(&inbox, &fred, &undo, Sign::default()).await, 202);
+    assert_eq!(members(&k, "lupus").await, before - 1);
 
     // The change is audited under the moderator's name.
     let log = fed::audit_log(state, Who::Cli, 10).await.expect("log");
