@@ -249,3 +249,49 @@ pub async fn open_targets(db: &impl ConnectionTrait) -> Result<Vec<(String, Stri
         .all(db)
         .await
 }
+
+/// Cancel queued deliveries whose activity carries `object_ap_id` as its
+/// object (a deleted post's waiting Create, the group's Announce of it, an
+/// Update); activities that only refer to it (someone's reply) still go.
+pub async fn cancel_pending_carrying(
+    db: &impl ConnectionTrait,
+    object_ap_id: &str,
+) -> Result<u64, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+    let needle = format!("%{}%", super::escape_like(&format!("\"{object_ap_id}\"")));
+    let rows: Vec<(i64, String)> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::Payload)
+        .filter(Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .filter(Expr::col(Column::Payload).like(LikeExpr::new(needle).escape('\\')))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let id_of = |v: &serde_json::Value| -> Option<String> {
+        v.as_str()
+            .map(str::to_string)
+            .or_else(|| v.get("id")?.as_str().map(str::to_string))
+    };
+    let carries = |payload: &str| {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(payload) else {
+            return false;
+        };
+        let Some(object) = v.get("object") else {
+            return false;
+        };
+        id_of(object).as_deref() == Some(object_ap_id)
+            || object.get("object").and_then(id_of).as_deref() == Some(object_ap_id)
+    };
+    let ids: Vec<i64> = rows
+        .into_iter()
+        .filter(|(_, p)| carries(p))
+        .map(|(id, _)| id)
+        .collect();
+    mark_cancelled(
+        db,
+        ids,
+        "cancelled: the post was deleted before it was sent",
+    )
+    .await
+}

@@ -278,6 +278,12 @@ pub async fn delete(data: &FedData, me: &CurrentUser, id: i64) -> Result<(), App
     let direct = direct_recipients(data, mentioned, parent.as_ref()).await?;
     let txn = db::write_txn(&data.db).await?;
     db::posts::mark_deleted(&txn, post.id).await?;
+    // What still waits to carry the post (its Create, the group's Announce,
+    // an Update) is cancelled: the Delete follows wherever anything went.
+    let n = db::deliveries::cancel_pending_carrying(&txn, &post.ap_id).await?;
+    if n > 0 {
+        tracing::info!(cancelled = n, "queued copies of a deleted post cancelled");
+    }
     federate(&txn, data, &author, &group, &aid, &delete, &direct).await?;
     txn.commit().await?;
     data.wake_delivery();

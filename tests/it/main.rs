@@ -7,6 +7,7 @@ mod delivery;
 mod federation;
 mod helpers;
 mod hostile;
+mod hostile_rows;
 mod inbox;
 mod interop;
 mod lemmy;

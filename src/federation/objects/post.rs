@@ -330,6 +330,10 @@ pub async fn resolve_context(
 pub const MAX_WARNING_CHARS: usize = 500;
 /// Most tags (mentions + hashtags) we keep from one remote post.
 pub const MAX_REMOTE_TAGS: usize = 50;
+/// Attachments shown as links, and poll options shown, per post: the rest of
+/// a hostile list (10,000 entries) is dropped before any work is done on it.
+pub const MAX_REMOTE_ATTACHMENTS: usize = 20;
+pub const MAX_POLL_OPTIONS: usize = 50;
 
 /// What a remote post says, made safe: sanitised HTML (plus its poll options
 /// and attachments as links), title, content warning and tags.
@@ -347,6 +351,7 @@ pub fn body_from_json(json: &PostJson) -> Body {
         .one_of
         .iter()
         .chain(json.any_of.iter())
+        .take(MAX_POLL_OPTIONS)
         .filter_map(|o| o.name.as_deref())
         .map(|n| content::sanitize_plain(n, content::MAX_TITLE_CHARS))
         .filter(|n| !n.is_empty())
@@ -361,6 +366,7 @@ pub fn body_from_json(json: &PostJson) -> Body {
     let links: Vec<String> = json
         .attachment
         .iter()
+        .take(MAX_REMOTE_ATTACHMENTS)
         .filter_map(|a| {
             let url = a.link()?;
             // The description is `name`, or `summary` (GoToSocial).
