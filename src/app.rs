@@ -82,6 +82,10 @@ impl AppState {
     pub async fn connect(settings: Settings) -> Result<AppState, AppError> {
         let db = db::connect(&settings.database).await?;
         db::migrate(&db).await?;
+        // A fresh pool after migrating: SQLite connections opened before an
+        // ALTER TABLE were seen to read a new NOT NULL column as missing.
+        db.close().await?;
+        let db = db::connect(&settings.database).await?;
         let urls = Urls::new(settings.scheme(), &settings.server.domain)?;
         let signin_limits = Arc::new(crate::web::session::SigninLimits::new(&settings));
         let inbox_limits = Arc::new(federation::inbox::limiter(&settings.federation));
