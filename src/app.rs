@@ -73,6 +73,8 @@ pub struct AppState {
     /// When this process last noted each instance's contact (throttle).
     pub contacts: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Deliveries in flight per remote host (this process).
+    pub host_slots: Arc<delivery::HostSlots>,
     /// This process's copy of the federation policy (see `federation::policy`).
     pub policy: Arc<federation::policy::Cache>,
 }
@@ -100,6 +102,7 @@ impl AppState {
             clock: Clock::default(),
             policy: Arc::default(),
             metrics: Arc::default(),
+            host_slots: Arc::default(),
             contacts: Arc::default(),
         })
     }

@@ -88,6 +88,7 @@ pub struct DeliverySettings {
     pub retry_window_hours: i64,
     pub breaker_threshold: i32,
     pub breaker_base_secs: i64,
+    pub per_host: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -22,8 +22,10 @@ use crate::{
     error::AppError,
 };
 
-/// Start `workers` delivery loops. They stop, after their current batch, when
-/// `shutdown` turns true.
+/// Start `workers` delivery loops. Each keeps up to `batch_size` deliveries
+/// in flight and claims more as soon as one finishes, so a slow inbox holds
+/// only its own slot. They stop taking new rows when `shutdown` turns true,
+/// and return once their in-flight deliveries are done.
 pub fn spawn_workers(
     config: FederationConfig<AppState>,
     shutdown: watch::Receiver<bool>,
@@ -38,6 +40,69 @@ pub fn spawn_workers(
         .collect()
 }
 
+/// Deliveries in flight per remote host, in this process. A host that has
+/// not yet shown it answers quickly (under a second) gets at most
+/// `delivery.per_host` at once, so a slow or dead instance holds only its own
+/// slots; a quick one may use a whole worker's. A slot is given back, and
+/// the host's speed noted, when its guard drops.
+#[derive(Default)]
+pub struct HostSlots(std::sync::Mutex<std::collections::HashMap<String, HostState>>);
+
+#[derive(Default)]
+struct HostState {
+    in_flight: usize,
+    /// Its last delivery was answered within `QUICK`.
+    quick: bool,
+}
+
+const QUICK: Duration = Duration::from_secs(1);
+
+pub struct HostSlot {
+    slots: Arc<HostSlots>,
+    host: String,
+    started: std::time::Instant,
+}
+
+impl HostSlots {
+    /// A slot for `host`, or how long its rows should wait for one.
+    fn take(
+        self: &Arc<Self>,
+        host: &str,
+        per_host: usize,
+        capacity: usize,
+    ) -> Result<HostSlot, Duration> {
+        let Ok(mut map) = self.0.lock() else {
+            return Err(Duration::from_secs(1));
+        };
+        if map.len() > 10_000 {
+            map.retain(|_, s| s.in_flight > 0);
+        }
+        let state = map.entry(host.to_string()).or_default();
+        let limit = if state.quick { capacity } else { per_host };
+        if state.in_flight >= limit.max(1) {
+            let ms = if state.quick { 200..700 } else { 2000..5000 };
+            return Err(Duration::from_millis(rand::thread_rng().gen_range(ms)));
+        }
+        state.in_flight += 1;
+        Ok(HostSlot {
+            slots: self.clone(),
+            host: host.to_string(),
+            started: std::time::Instant::now(),
+        })
+    }
+}
+
+impl Drop for HostSlot {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.slots.0.lock()
+            && let Some(s) = map.get_mut(&self.host)
+        {
+            s.in_flight = s.in_flight.saturating_sub(1);
+            s.quick = self.started.elapsed() < QUICK;
+        }
+    }
+}
+
 async fn worker_loop(
     index: usize,
     config: FederationConfig<AppState>,
@@ -46,10 +111,26 @@ async fn worker_loop(
     let s = config.settings.delivery.clone();
     let poll = Duration::from_secs_f64(s.poll_interval_secs.max(0.01));
     let wakeup = config.delivery_wakeup.clone();
+    let capacity = usize::try_from(s.batch_size.max(1)).unwrap_or(16);
+    let mut inflight = tokio::task::JoinSet::new();
     let mut last_prune = std::time::Instant::now();
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        while inflight.try_join_next().is_some() {}
+        let free = capacity.saturating_sub(inflight.len());
+        if free == 0 {
+            // Full: wait for one to finish (or for shutdown).
+            tokio::select! {
+                _ = inflight.join_next() => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+            }
+            continue;
         }
         // Register interest before claiming, so a wake-up during the claim is
         // not lost.
@@ -60,7 +141,7 @@ async fn worker_loop(
             &config.db,
             config.clock.now(),
             chrono::Duration::seconds(s.lease_secs),
-            s.batch_size,
+            free as u64,
         )
         .await;
         match claimed {
@@ -69,15 +150,17 @@ async fn worker_loop(
                 let rows = match screen(&data, rows).await {
                     Ok(rows) => rows,
                     Err(e) => {
-                        tracing::warn!(worker = index, error = %e, "cannot check instance breakers");
+                        tracing::warn!(worker = index, error = %e, "cannot screen claimed deliveries");
                         continue;
                     }
                 };
-                let sends = rows.into_iter().map(|row| {
-                    let data = data.clone();
-                    async move { deliver_one(&data, row).await }
-                });
-                futures::future::join_all(sends).await;
+                for (row, slot) in rows {
+                    let data = config.to_request_data();
+                    inflight.spawn(async move {
+                        deliver_one(&data, row).await;
+                        drop(slot);
+                    });
+                }
                 continue;
             }
             Ok(_) => {}
@@ -94,6 +177,7 @@ async fn worker_loop(
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep(poll) => {}
+            Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
             changed = shutdown.changed() => {
                 // The App is gone: stop.
                 if changed.is_err() {
@@ -102,6 +186,9 @@ async fn worker_loop(
             }
         }
     }
+    // Stopping: what is in flight finishes (each send is bounded by the
+    // request timeout); nothing new is claimed.
+    while inflight.join_next().await.is_some() {}
 }
 
 /// The per-instance circuit breaker, applied to a claimed batch: rows for an
@@ -109,6 +196,30 @@ async fn worker_loop(
 /// not counted); when the wait is over, one row per instance is let through
 /// as the probe and the others wait a little for its result.
 async fn screen(
+    data: &super::FedData,
+    rows: Vec<delivery::Model>,
+) -> Result<Vec<(delivery::Model, HostSlot)>, AppError> {
+    let rows = screen_policy_and_breaker(data, rows).await?;
+    // Then each host's share of the slots: rows over it wait a few seconds
+    // (attempt not counted) while the host's slots work.
+    let per_host = data.settings.delivery.per_host;
+    let capacity = usize::try_from(data.settings.delivery.batch_size.max(1)).unwrap_or(16);
+    let now = data.clock.now();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let host = host_of(&row.inbox);
+        match data.host_slots.take(&host, per_host, capacity) {
+            Ok(slot) => out.push((row, slot)),
+            Err(wait) => {
+                let wait = chrono::Duration::from_std(wait).unwrap_or_default();
+                db::deliveries::defer(&data.db, row.id, now + wait).await?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn screen_policy_and_breaker(
     data: &super::FedData,
     rows: Vec<delivery::Model>,
 ) -> Result<Vec<delivery::Model>, AppError> {

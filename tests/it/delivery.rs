@@ -442,3 +442,89 @@ async fn a_dead_instance_trips_its_breaker_and_is_reopened_by_an_answer_or_a_mes
     assert_eq!(posts(&writer), 9, "5 failed + 4 delivered, each once");
     assert_eq!(healthy.ids().len(), 4, "the healthy instance got each once");
 }
+
+/// An inbox that takes `delay` to answer 202, counting what it received.
+async fn slow_inbox(
+    delay: std::time::Duration,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    let got = Arc::new(AtomicUsize::new(0));
+    let counter = got.clone();
+    let app = axum::Router::new().route(
+        "/inbox",
+        axum::routing::post(move || {
+            let counter = counter.clone();
+            async move {
+                tokio::time::sleep(delay).await;
+                counter.fetch_add(1, Ordering::SeqCst);
+                axum::http::StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://localhost:{port}/inbox"), got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_instance_holds_only_its_own_slots() {
+    use std::sync::atomic::Ordering;
+    let a = TestInstance::spawn_with(Backend::Sqlite, |s| {
+        s.delivery.workers = 1;
+        s.delivery.batch_size = 8;
+        s.delivery.per_host = 2;
+    })
+    .await;
+    let (slow, slow_got) = slow_inbox(std::time::Duration::from_secs(2)).await;
+    let fast = Sink::start(StatusCode::ACCEPTED).await;
+    // The slow instance's deliveries are queued first: a worker that took
+    // them all would leave the healthy instance waiting behind them.
+    enqueue(&a, 12, &[slow]).await;
+    let later: Vec<String> = {
+        let actor = db::actors::instance_actor(a.db())
+            .await
+            .expect("db")
+            .expect("actor");
+        let mut ids = vec![];
+        for i in 0..30 {
+            let id = format!("{}/activities/fast/{i}", a.base);
+            let payload = json!({"type": "Announce", "id": id, "actor": actor.ap_id, "object": format!("{}/posts/f{i}", a.base)});
+            db::deliveries::enqueue(a.db(), &id, actor.id, &payload.to_string(), &[fast.inbox()])
+                .await
+                .expect("enqueue");
+            ids.push(id);
+        }
+        a.app().state.wake_delivery();
+        ids
+    };
+    eventually("the healthy instance gets all 30", || async {
+        (fast.ids().len() >= later.len()).then_some(())
+    })
+    .await;
+    let slow_done = slow_got.load(Ordering::SeqCst);
+    assert!(
+        slow_done <= 4,
+        "the healthy instance waited for the slow one ({slow_done} of 12 slow deliveries were done first)"
+    );
+    eventually("the slow instance gets its 12 in the end", || async {
+        (slow_got.load(Ordering::SeqCst) >= 12).then_some(())
+    })
+    .await;
+    // Waiting for a slot is not an attempt.
+    let rows = db::deliveries::list(a.db(), Some(DeliveryStatus::Delivered), 100)
+        .await
+        .expect("rows");
+    assert!(
+        rows.iter().all(|r| r.attempts == 1),
+        "{:?}",
+        rows.iter().map(|r| r.attempts).collect::<Vec<_>>()
+    );
+}
