@@ -11,6 +11,7 @@ mod hostile_rows;
 mod inbox;
 mod interop;
 mod lemmy;
+mod load;
 mod metrics;
 mod peer;
 mod policy;
