@@ -100,7 +100,10 @@ async fn five_hundred_inbound_connections_and_a_thousand_queued_deliveries() {
     })
     .await;
     let grown = rss_bytes().saturating_sub(before);
-    eprintln!("load: resident memory grew by {} KiB, {reads} reads answered", grown / 1024);
+    eprintln!(
+        "load: resident memory grew by {} KiB, {reads} reads answered",
+        grown / 1024
+    );
     // The limit: 150 MiB (the benchmark's peak target) for all of it, test
     // client included.
     assert!(
