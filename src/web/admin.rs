@@ -46,13 +46,13 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/admin", post(set_admin))
 }
 
-fn admin(viewer: &Viewer) -> Result<&CurrentUser, AppError> {
+pub(super) fn admin(viewer: &Viewer) -> Result<&CurrentUser, AppError> {
     let me = viewer.require()?;
     instance::require_admin(me)?;
     Ok(me)
 }
 
-fn client_error(e: AppError) -> Result<String, AppError> {
+pub(super) fn client_error(e: AppError) -> Result<String, AppError> {
     if e.status().is_client_error() {
         Ok(super::capitalise(&e.to_string()))
     } else {
@@ -63,7 +63,7 @@ fn client_error(e: AppError) -> Result<String, AppError> {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct DoneQuery {
-    done: Option<String>,
+    pub(super) done: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

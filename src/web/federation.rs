@@ -14,7 +14,9 @@ use axum::{
 use serde::Deserialize;
 
 use super::{
-    Layout, Notice, ok, render, see_other,
+    Layout, Notice,
+    admin::{DoneQuery, admin, client_error},
+    ok, render, see_other,
     session::{CSRF_MESSAGE, Submitted, Viewer},
     views::When,
 };
@@ -23,11 +25,7 @@ use crate::{
     domain::{ActorKind, policy::List},
     error::AppError,
     federation::{FedData, objects::actor::DbActor},
-    service::{
-        federation::{self as fed, ContentAction, Who},
-        instance,
-        users::CurrentUser,
-    },
+    service::federation::{self as fed, ContentAction, Who},
 };
 
 pub fn router() -> Router<AppState> {
@@ -42,20 +40,6 @@ pub fn router() -> Router<AppState> {
         .route("/admin/instances", get(instances_page))
         .route("/admin/audit", get(audit_page))
         .route("/g/{name}/federation", get(group_page).post(group_save))
-}
-
-fn admin(viewer: &Viewer) -> Result<&CurrentUser, AppError> {
-    let me = viewer.require()?;
-    instance::require_admin(me)?;
-    Ok(me)
-}
-
-fn client_error(e: AppError) -> Result<String, AppError> {
-    if e.status().is_client_error() {
-        Ok(super::capitalise(&e.to_string()))
-    } else {
-        Err(e)
-    }
 }
 
 struct RuleRow {
@@ -104,12 +88,6 @@ async fn policy_view(data: &FedData, viewer: &Viewer) -> Result<PolicyPage, AppE
         reason: String::new(),
         csv: String::new(),
     })
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct DoneQuery {
-    done: Option<String>,
 }
 
 pub async fn policy_page(
