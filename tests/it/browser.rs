@@ -282,6 +282,26 @@ async fn main_journeys_in_chromium() {
     br.press("Create group").await;
     br.sees("The group is created").await;
     br.check("04-admin-group").await;
+    // Federation: block a domain, then the instances and audit pages, and the
+    // group's own instance list.
+    br.goto(&format!("{}/admin/federation", a.base)).await;
+    br.fill("#domain", "spam.example").await;
+    br.fill("#reason", "Sends spam to patient groups").await;
+    br.press("Add").await;
+    br.sees("in force now").await;
+    br.sees("spam.example").await;
+    br.check("04b-admin-federation").await;
+    br.goto(&format!("{}/admin/instances", a.base)).await;
+    br.check("04c-admin-instances").await;
+    br.goto(&format!("{}/admin/audit", a.base)).await;
+    br.sees("federation.block").await;
+    br.check("04d-admin-audit").await;
+    br.goto(&format!("{}/g/mg/federation", a.base)).await;
+    br.click("#scope-only").await;
+    br.fill("#domains", "partner.example").await;
+    br.press("Save").await;
+    br.sees("in force now").await;
+    br.check("04e-group-federation").await;
     br.press("Sign out root").await;
     br.sees("You are signed out").await;
     br.check("05-landing").await;
