@@ -263,6 +263,10 @@ fn content_routes() -> Router<AppState> {
         .route("/groups/{name}", get(routes::get_group))
         .route("/groups/{name}/followers", get(routes::get_group_followers))
         .route("/groups/{name}/outbox", get(routes::get_group_outbox))
+        .route(
+            "/groups/{name}/moderators",
+            get(routes::get_group_moderators),
+        )
         .route("/users/{name}", get(routes::get_person))
         .route("/users/{name}/outbox", get(routes::get_person_outbox))
         .route("/users/{name}/followers", get(routes::get_person_followers))

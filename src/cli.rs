@@ -133,6 +133,30 @@ pub enum GroupCommand {
         title: String,
         #[arg(long, default_value = "")]
         summary: String,
+        /// Who reads it: public, members (approved members only, wherever
+        /// they are) or local (this instance only, never federated).
+        #[arg(long, default_value = "public")]
+        visibility: String,
+        /// How people get in: open, approval (moderators decide) or invite.
+        #[arg(long, default_value = "open")]
+        join: String,
+    },
+    /// Change a group's visibility, join policy and moderation settings.
+    Update {
+        name: String,
+        #[arg(long)]
+        visibility: Option<String>,
+        #[arg(long)]
+        join: Option<String>,
+        /// Hide even the member count (true/false).
+        #[arg(long)]
+        hide_member_count: Option<bool>,
+        /// Hold new members' first posts for review (true/false).
+        #[arg(long)]
+        premoderation: Option<bool>,
+        /// The content warning new threads start with ("" clears it).
+        #[arg(long)]
+        content_warning: Option<String>,
     },
 }
 
@@ -160,10 +184,79 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), AppError> {
             name,
             title,
             summary,
+            visibility,
+            join,
         }) => {
-            let state = AppState::connect(settings).await?;
-            let g = service::groups::create_group(&state, &name, &title, &summary).await?;
-            println!("created group {} ({})", g.handle(), g.row.ap_id);
+            let data = fed_data(settings).await?;
+            // Both are checked before anything is written.
+            let change = service::moderation::SettingsChange {
+                visibility: Some(&visibility),
+                join_policy: Some(&join),
+                member_count_hidden: None,
+                premoderation: None,
+                default_content_warning: None,
+            };
+            service::moderation::check_settings(&change)?;
+            let g = service::groups::create_group(&data, &name, &title, &summary).await?;
+            let s = service::moderation::update_settings(
+                &data,
+                service::federation::Who::Cli,
+                &g,
+                change,
+            )
+            .await?;
+            println!(
+                "created group {} ({}): {}, {}",
+                g.handle(),
+                g.row.ap_id,
+                s.visibility.label(),
+                s.join_policy.label()
+            );
+            Ok(())
+        }
+        Command::Group(GroupCommand::Update {
+            name,
+            visibility,
+            join,
+            hide_member_count,
+            premoderation,
+            content_warning,
+        }) => {
+            let data = fed_data(settings).await?;
+            let row = db::actors::local_by_name_and_kind(
+                &data.db,
+                &name,
+                crate::domain::ActorKind::Group,
+            )
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("group '{name}'")))?;
+            let g = crate::federation::objects::actor::DbActor::new(row)?;
+            let change = service::moderation::SettingsChange {
+                visibility: visibility.as_deref(),
+                join_policy: join.as_deref(),
+                member_count_hidden: hide_member_count,
+                premoderation,
+                default_content_warning: content_warning.as_deref(),
+            };
+            let s = service::moderation::update_settings(
+                &data,
+                service::federation::Who::Cli,
+                &g,
+                change,
+            )
+            .await?;
+            println!(
+                "group {}: {}; {}; member count {}; pre-moderation {}",
+                g.handle(),
+                s.visibility.label(),
+                s.join_policy.label(),
+                if s.member_count_hidden {
+                    "hidden"
+                } else {
+                    "shown"
+                },
+                if s.premoderation { "on" } else { "off" }
+            );
             Ok(())
         }
         Command::User(UserCommand::Create { name, admin }) => {
@@ -447,4 +540,12 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+}
+
+/// Federation data outside a request (commands that queue activities).
+async fn fed_data(settings: Settings) -> Result<crate::federation::FedData, AppError> {
+    let state = AppState::connect(settings).await?;
+    let instance_actor = service::instance::ensure_instance_actor(&state).await?;
+    let config = crate::federation::build_config(state, &instance_actor).await?;
+    Ok(config.to_request_data())
 }

@@ -9,6 +9,7 @@ mod m20261122_000002_post_content;
 mod m20261122_000003_web;
 mod m20261122_000004_instances;
 mod m20261122_000005_federation_policy;
+mod m20261122_000006_group_privacy;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_web::Migration),
             Box::new(m20261122_000004_instances::Migration),
             Box::new(m20261122_000005_federation_policy::Migration),
+            Box::new(m20261122_000006_group_privacy::Migration),
         ]
     }
 }

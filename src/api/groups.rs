@@ -16,7 +16,7 @@ use crate::{
     domain::FollowState,
     error::AppError,
     federation::{FedData, objects::actor::DbActor},
-    service::{groups, posts},
+    service::{access, groups, posts, users::CurrentUser},
 };
 
 pub fn router() -> Router<AppState> {
@@ -44,19 +44,19 @@ pub struct GroupView {
     members: Option<u64>,
     /// The caller's membership: "accepted", "pending" or null.
     membership: Option<&'static str>,
+    /// "public", "members" or "local".
+    visibility: &'static str,
+    /// "open", "approval" or "invite" (local groups; remote ones: "open").
+    join_policy: String,
 }
 
 async fn view(
     data: &FedData,
     g: &DbActor,
-    me: Option<i64>,
-    with_count: bool,
+    viewer: Option<&CurrentUser>,
 ) -> Result<GroupView, AppError> {
-    let members = if with_count && g.row.local {
-        Some(db::follows::count_members(&data.db, g.row.id).await?)
-    } else {
-        None
-    };
+    let members = access::shown_member_count(&data.db, viewer, &g.row).await?;
+    let me = viewer.map(|u| u.actor.id);
     let membership = match me {
         Some(id) => db::follows::state(&data.db, id, g.row.id)
             .await?
@@ -72,6 +72,8 @@ async fn view(
         url: g.row.ap_id.clone(),
         members,
         membership,
+        visibility: access::visibility(&g.row).as_str(),
+        join_policy: g.row.join_policy.clone(),
     })
 }
 
@@ -87,13 +89,17 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<GroupView>>, AppError> {
     let rows = db::actors::list_groups(&data.db, q.local, 200).await?;
-    let me = me.map(|u| u.actor.id);
+    let me_user = me;
+    let me = me_user.as_ref().map(|u| u.actor.id);
     let memberships = match me {
         Some(id) => db::follows::groups_of(&data.db, id).await?,
         None => vec![],
     };
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
+        if !access::may_see_profile(me_user.as_ref(), &row) {
+            continue;
+        }
         let g = DbActor::new(row)?;
         let membership = memberships
             .iter()
@@ -109,6 +115,8 @@ async fn list(
             url: g.row.ap_id.clone(),
             members: None,
             membership,
+            visibility: access::visibility(&g.row).as_str(),
+            join_policy: g.row.join_policy.clone(),
         });
     }
     Ok(Json(out))
@@ -140,7 +148,10 @@ async fn show(
     Path(handle): Path<String>,
 ) -> Result<Json<GroupView>, AppError> {
     let g = find(&data, &handle, me.as_ref()).await?;
-    Ok(Json(view(&data, &g, me.map(|u| u.actor.id), true).await?))
+    if !access::may_see_profile(me.as_ref(), &g.row) {
+        return Err(AppError::not_found("group"));
+    }
+    Ok(Json(view(&data, &g, me.as_ref()).await?))
 }
 
 #[derive(Serialize)]
@@ -148,13 +159,34 @@ struct MembershipView {
     membership: &'static str,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct JoinBody {
+    /// To the moderators of a group that approves its members.
+    note: Option<String>,
+    /// An invitation link's token.
+    invite: Option<String>,
+}
+
 async fn join(
     data: FedData,
     Auth(me, _): Auth,
     Path(handle): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<MembershipView>), AppError> {
+    // The body is optional: none, or {"note": …, "invite": …}.
+    let body: JoinBody = if body.iter().all(u8::is_ascii_whitespace) {
+        JoinBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::bad_request(format!("request body is not valid JSON: {e}")))?
+    };
     let g = groups::find_group(&data, &handle).await?;
-    let state = groups::join(&data, &me, &g).await?;
+    let req = groups::JoinRequest {
+        note: body.note.as_deref(),
+        invite: body.invite.as_deref(),
+    };
+    let state = groups::join(&data, &me, &g, req).await?;
     let status = if state == FollowState::Accepted {
         StatusCode::OK
     } else {
@@ -191,6 +223,7 @@ async fn threads(
     Query(p): Query<Page>,
 ) -> Result<Json<Vec<PostView>>, AppError> {
     let g = find(&data, &handle, me.as_ref()).await?;
+    access::require_read(&data.db, me.as_ref(), &g.row, "group").await?;
     let limit = p.limit.unwrap_or(20).clamp(1, 100);
     let rows = db::posts::threads_of_group(&data.db, g.row.id, p.before, limit).await?;
     Ok(Json(

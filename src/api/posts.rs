@@ -9,7 +9,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiJson, Auth};
+use super::{ApiJson, Auth, MaybeAuth};
 use crate::{
     app::AppState,
     db::{
@@ -19,7 +19,7 @@ use crate::{
     domain::markup::TagKind,
     error::AppError,
     federation::{FedData, objects::actor::DbActor},
-    service::posts,
+    service::{access, posts},
 };
 
 pub fn router() -> Router<AppState> {
@@ -100,25 +100,12 @@ impl PostView {
     }
 }
 
-async fn live_post(
-    data: &FedData,
-    id: i64,
-) -> Result<(post::Model, actor::Model, DbActor), AppError> {
-    let p = db::posts::by_id(&data.db, id)
-        .await?
-        .filter(|p| p.deleted_at.is_none() && p.hidden_at.is_none())
-        .ok_or_else(|| AppError::not_found("post"))?;
-    let a = db::actors::by_id(&data.db, p.author_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("author"))?;
-    let g = db::actors::by_id(&data.db, p.group_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("group"))?;
-    Ok((p, a, DbActor::new(g)?))
-}
-
-async fn show(data: FedData, Path(id): Path<i64>) -> Result<Json<PostView>, AppError> {
-    let (p, a, g) = live_post(&data, id).await?;
+async fn show(
+    data: FedData,
+    MaybeAuth(me): MaybeAuth,
+    Path(id): Path<i64>,
+) -> Result<Json<PostView>, AppError> {
+    let (p, a, g) = access::readable_post(&data.db, me.as_ref(), id).await?;
     Ok(Json(PostView::new(&p, &a, &g)))
 }
 
@@ -130,10 +117,11 @@ struct Limit {
 /// All replies of a thread (given the thread's id), oldest first.
 async fn replies(
     data: FedData,
+    MaybeAuth(me): MaybeAuth,
     Path(id): Path<i64>,
     Query(l): Query<Limit>,
 ) -> Result<Json<Vec<PostView>>, AppError> {
-    let (p, _, g) = live_post(&data, id).await?;
+    let (p, _, g) = access::readable_post(&data.db, me.as_ref(), id).await?;
     let thread = p.thread_id.unwrap_or(p.id);
     let limit = l.limit.unwrap_or(500).clamp(1, 1000);
     let rows = db::posts::replies_of_thread(&data.db, thread, limit).await?;
@@ -161,7 +149,7 @@ async fn reply(
         content_warning: req.content_warning.as_deref(),
     };
     let row = posts::reply(&data, &me, id, draft).await?;
-    let (_, _, g) = live_post(&data, row.id).await?;
+    let (_, _, g) = access::readable_post(&data.db, Some(&me), row.id).await?;
     Ok((
         StatusCode::CREATED,
         Json(PostView::new(&row, &me.actor, &g)),
@@ -188,7 +176,7 @@ async fn edit(
         content_warning: req.content_warning.as_deref(),
     };
     let row = posts::edit(&data, &me, id, draft).await?;
-    let (_, _, g) = live_post(&data, row.id).await?;
+    let (_, _, g) = access::readable_post(&data.db, Some(&me), row.id).await?;
     Ok(Json(PostView::new(&row, &me.actor, &g)))
 }
 

@@ -103,6 +103,8 @@ pub struct RemoteActorData {
     pub public_key: String,
     pub manually_approves_followers: bool,
     pub discoverable: bool,
+    /// A remote group that says only its members see its posts.
+    pub members_only: bool,
 }
 
 /// Insert or refresh a remote actor, keyed by its id.
@@ -124,6 +126,7 @@ pub async fn upsert_remote(db: &impl ConnectionTrait, d: RemoteActorData) -> Res
         private_key: Set(None),
         manually_approves_followers: Set(d.manually_approves_followers),
         discoverable: Set(d.discoverable),
+        visibility: Set(if d.members_only { "members" } else { "public" }.to_string()),
         last_refreshed_at: Set(Some(now)),
         created_at: Set(now),
         ..Default::default()
@@ -142,6 +145,7 @@ pub async fn upsert_remote(db: &impl ConnectionTrait, d: RemoteActorData) -> Res
                     Column::PublicKey,
                     Column::ManuallyApprovesFollowers,
                     Column::Discoverable,
+                    Column::Visibility,
                     Column::LastRefreshedAt,
                 ])
                 .to_owned(),

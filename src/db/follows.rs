@@ -125,6 +125,33 @@ pub async fn remote_member_inboxes(
     Ok(inboxes)
 }
 
+/// Distinct personal inboxes of a group's accepted remote members (never a
+/// shared inbox): what a members-only group delivers to.
+pub async fn remote_member_personal_inboxes(
+    db: &impl ConnectionTrait,
+    group_id: i64,
+) -> Result<Vec<String>, DbErr> {
+    let mut inboxes: Vec<String> = follow::Entity::find()
+        .select_only()
+        .column(actor::Column::Inbox)
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            follow::Entity::belongs_to(actor::Entity)
+                .from(follow::Column::FollowerId)
+                .to(actor::Column::Id)
+                .into(),
+        )
+        .filter(follow::Column::GroupId.eq(group_id))
+        .filter(follow::Column::State.eq(FollowState::Accepted.as_str()))
+        .filter(actor::Column::Local.eq(false))
+        .into_tuple()
+        .all(db)
+        .await?;
+    inboxes.sort();
+    inboxes.dedup();
+    Ok(inboxes)
+}
+
 /// Does any local actor have an accepted follow of this (remote) group?
 pub async fn group_has_local_member(
     db: &impl ConnectionTrait,

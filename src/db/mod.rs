@@ -8,6 +8,7 @@ pub mod entities;
 pub mod follows;
 pub mod instance;
 pub mod instances;
+pub mod moderation;
 pub mod policy;
 pub mod posts;
 pub mod roles;

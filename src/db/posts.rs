@@ -284,6 +284,7 @@ fn live() -> Condition {
     Condition::all()
         .add(post::Column::DeletedAt.is_null())
         .add(post::Column::HiddenAt.is_null())
+        .add(post::Column::HeldAt.is_null())
 }
 
 /// Hide (or show again) the posts of these authors; how many changed.
@@ -317,6 +318,11 @@ pub async fn delete_for_authors(
     }
     Ok(post::Entity::update_many()
         .col_expr(post::Column::DeletedAt, Some(Utc::now()).into())
+        .col_expr(post::Column::ContentHtml, String::new().into())
+        .col_expr(post::Column::Source, Option::<String>::None.into())
+        .col_expr(post::Column::Title, Option::<String>::None.into())
+        .col_expr(post::Column::ContentWarning, Option::<String>::None.into())
+        .col_expr(post::Column::Tags, Option::<String>::None.into())
         .filter(post::Column::AuthorId.is_in(author_ids))
         .filter(post::Column::DeletedAt.is_null())
         .exec(db)

@@ -50,6 +50,16 @@ pub async fn by_username(
     Ok(user.map(|u| (u, actor)))
 }
 
+pub async fn by_actor_id(
+    db: &impl ConnectionTrait,
+    actor_id: i64,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find()
+        .filter(user::Column::ActorId.eq(actor_id))
+        .one(db)
+        .await
+}
+
 pub async fn insert_token(
     db: &impl ConnectionTrait,
     user_id: i64,

@@ -2,6 +2,7 @@
 //! do what, content rules, retry timing. Local and remote paths both call these.
 
 pub mod content;
+pub mod group;
 pub mod handle;
 pub mod markup;
 pub mod policy;

@@ -6,6 +6,7 @@
 pub mod activities;
 pub mod delivery;
 pub mod inbox;
+pub mod membership;
 pub mod nodeinfo;
 pub mod objects;
 pub mod outbox;

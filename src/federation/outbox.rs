@@ -8,7 +8,7 @@ use serde::Serialize;
 use url::Url;
 
 use super::{PUBLIC_AUDIENCE, activities::announce::Announce, objects::actor::DbActor, urls::Urls};
-use crate::{db, error::AppError};
+use crate::{db, domain::group::Visibility, error::AppError};
 
 /// Queue `activity`, signed later by `signer`, for each inbox not on our domain.
 pub async fn queue<A: Serialize>(
@@ -46,22 +46,24 @@ pub async fn announce_to_members<A: Serialize>(
     announce(db, urls, group, serde_json::to_value(inner)?).await
 }
 
-/// The group boosts a new thread by its id: what Mastodon (and other
-/// microblogs) show in their followers' timelines; it fetches the post by id.
-/// FEP-1b12 servers get it too and find the post they already have.
+/// The group boosts a new thread: what Mastodon (and other microblogs) show
+/// in their followers' timelines. A public group's boost names the post by
+/// id (receivers fetch it); a members-only group's carries the post itself,
+/// since only members may fetch it. FEP-1b12 servers get it too and find the
+/// post they already have.
 pub async fn announce_object_to_members(
     db: &impl ConnectionTrait,
     urls: &Urls,
     group: &DbActor,
     object: &Url,
+    embedded: serde_json::Value,
 ) -> Result<(), AppError> {
-    announce(
-        db,
-        urls,
-        group,
-        serde_json::Value::String(object.to_string()),
-    )
-    .await
+    let object = if crate::service::access::visibility(&group.row) == Visibility::Public {
+        serde_json::Value::String(object.to_string())
+    } else {
+        embedded
+    };
+    announce(db, urls, group, object).await
 }
 
 async fn announce(
@@ -70,20 +72,36 @@ async fn announce(
     group: &DbActor,
     object: serde_json::Value,
 ) -> Result<(), AppError> {
+    let visibility = crate::service::access::visibility(&group.row);
+    if !visibility.federates() {
+        return Ok(());
+    }
     let id = urls.new_activity("announce");
     let mut cc = vec![];
     if let Some(f) = &group.row.followers {
         cc.push(f.clone());
     }
+    // A members-only group speaks to its members, each at their own inbox:
+    // a shared inbox would hand the post to a server to pass around.
+    let (to, inboxes) = if visibility == Visibility::Public {
+        (
+            vec![PUBLIC_AUDIENCE.to_string()],
+            db::follows::remote_member_inboxes(db, group.row.id).await?,
+        )
+    } else {
+        (
+            std::mem::take(&mut cc),
+            db::follows::remote_member_personal_inboxes(db, group.row.id).await?,
+        )
+    };
     let announce = Announce {
         kind: AnnounceType::Announce,
         id: id.clone(),
         actor: group.object_id(),
         object,
-        to: vec![PUBLIC_AUDIENCE.to_string()],
+        to,
         cc,
         audience: Some(group.object_id()),
     };
-    let inboxes = db::follows::remote_member_inboxes(db, group.row.id).await?;
     queue(db, urls, &id, &announce, group, inboxes).await
 }

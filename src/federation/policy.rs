@@ -284,7 +284,12 @@ pub async fn screen_inbound(
 #[derive(Debug, Clone)]
 pub enum Fetcher {
     Anonymous,
-    Verified { actor: Url, authority: String },
+    /// `actor_id`: the signer's actor row (the key's owner).
+    Verified {
+        actor: Url,
+        authority: String,
+        actor_id: i64,
+    },
 }
 
 /// Middleware on the routes that serve our content as ActivityPub (not on
@@ -347,7 +352,11 @@ async fn identify(
     check(data, &authority, None).await?;
     actor.set_fragment(None);
     match verify_fetch(data, &sig, &actor, headers, method, path).await {
-        Ok(()) => Ok(Fetcher::Verified { actor, authority }),
+        Ok(actor_id) => Ok(Fetcher::Verified {
+            actor,
+            authority,
+            actor_id,
+        }),
         Err(why) if strict => {
             tracing::info!(instance = %authority, why, "signed fetch refused");
             Err(signed_fetch_required())
@@ -373,7 +382,7 @@ async fn verify_fetch(
     headers: &HeaderMap,
     method: &str,
     path: &str,
-) -> Result<(), &'static str> {
+) -> Result<i64, &'static str> {
     super::inbox::check_date(
         headers,
         data.clock.now(),
@@ -385,22 +394,50 @@ async fn verify_fetch(
         .dereference(data)
         .await
         .map_err(|_| "the signer's actor cannot be read")?;
-    super::signing::verify_get(sig, headers, method, path, &signer.row.public_key)
+    super::signing::verify_get(sig, headers, method, path, &signer.row.public_key)?;
+    Ok(signer.row.id)
 }
 
-/// A local group's content (its actor, collections, posts): hidden (404)
-/// from fetchers its own allow-list does not cover.
+/// A local group's actor document: hidden (404) from fetchers its own
+/// allow-list does not cover, and from everyone when the group never
+/// federates.
 pub async fn may_fetch_group(
     data: &FedData,
     fetcher: Option<&Fetcher>,
     group: &actor::Model,
 ) -> Result<(), AppError> {
+    if !crate::service::access::visibility(group).federates() {
+        return Err(AppError::not_found("group"));
+    }
     let Some(entries) = group_entries(data, group).await? else {
         return Ok(());
     };
     match fetcher {
         Some(Fetcher::Verified { authority, .. })
             if is_ours(data, authority) || group_allows(&entries, authority).is_ok() =>
+        {
+            Ok(())
+        }
+        _ => Err(AppError::not_found("group")),
+    }
+}
+
+/// A local group's content (outbox, members, moderators, posts): as for
+/// its actor, and for a members-only group only a verified signature by an
+/// approved member (per actor: another person on the same instance gets the
+/// same 404 as a stranger).
+pub async fn may_fetch_content(
+    data: &FedData,
+    fetcher: Option<&Fetcher>,
+    group: &actor::Model,
+) -> Result<(), AppError> {
+    may_fetch_group(data, fetcher, group).await?;
+    if crate::service::access::visibility(group) == crate::domain::group::Visibility::Public {
+        return Ok(());
+    }
+    match fetcher {
+        Some(Fetcher::Verified { actor_id, .. })
+            if crate::service::access::is_member_or_staff(&data.db, group, *actor_id).await? =>
         {
             Ok(())
         }

@@ -19,7 +19,7 @@ use super::{
         object_context,
         post::DbPost,
     },
-    policy::{Fetcher, may_fetch_group},
+    policy::{Fetcher, may_fetch_content, may_fetch_group},
 };
 use crate::{db, domain::ActorKind, error::AppError};
 
@@ -78,27 +78,99 @@ pub async fn get_instance_actor(data: FedData) -> Result<Response, AppError> {
     actor_response(&data, DbActor::new(row)?).await
 }
 
-fn collection(id: String, total: u64) -> Response {
-    FederationJson(json!({
+fn collection(id: String, total: Option<u64>) -> Response {
+    let mut body = json!({
         "@context": "https://www.w3.org/ns/activitystreams",
         "type": "OrderedCollection",
         "id": id,
-        "totalItems": total,
         "orderedItems": [],
-    }))
-    .into_response()
+    });
+    if let Some(n) = total {
+        body["totalItems"] = n.into();
+    }
+    FederationJson(body).into_response()
 }
 
-/// A group's members: the count only.
+/// Members-only content, and every "not here" answer of a content route:
+/// never kept by a shared cache, so one member's copy is never served to
+/// someone else, and a 404 looks the same whether or not something exists.
+fn private(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("private"),
+    );
+    res.headers_mut().insert(
+        header::VARY,
+        header::HeaderValue::from_static("Accept, Signature"),
+    );
+    res
+}
+
+/// A group's content route: the group, once the fetcher may read it; any
+/// refusal is the plain private 404.
+async fn readable_group(data: &FedData, fetch: &Fetch, name: &str) -> Result<DbActor, Response> {
+    let g = local_actor(data, name, ActorKind::Group)
+        .await
+        .map_err(|e| private(e.into_response()))?;
+    may_fetch_content(data, who(fetch), &g.row)
+        .await
+        .map_err(|e| private(e.into_response()))?;
+    Ok(g)
+}
+
+fn finish(g: &DbActor, res: Response) -> Response {
+    if g.row.visibility == "public" {
+        res
+    } else {
+        private(res)
+    }
+}
+
+/// A group's members: the count only (none when the group hides it).
 pub async fn get_group_followers(
     data: FedData,
     fetch: Fetch,
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
-    let g = local_actor(&data, &name, ActorKind::Group).await?;
-    may_fetch_group(&data, who(&fetch), &g.row).await?;
-    let n = db::follows::count_members(&data.db, g.row.id).await?;
-    Ok(collection(format!("{}/followers", g.row.ap_id), n))
+    let g = match readable_group(&data, &fetch, &name).await {
+        Ok(g) => g,
+        Err(r) => return Ok(r),
+    };
+    let n = if g.row.member_count_hidden {
+        None
+    } else {
+        Some(db::follows::count_members(&data.db, g.row.id).await?)
+    };
+    Ok(finish(
+        &g,
+        collection(format!("{}/followers", g.row.ap_id), n),
+    ))
+}
+
+/// A group's owner and moderators (FEP-1b12, as Lemmy reads them from the
+/// group's `attributedTo`).
+pub async fn get_group_moderators(
+    data: FedData,
+    fetch: Fetch,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let g = match readable_group(&data, &fetch, &name).await {
+        Ok(g) => g,
+        Err(r) => return Ok(r),
+    };
+    let staff: Vec<String> = db::roles::staff(&data.db, g.row.id)
+        .await?
+        .into_iter()
+        .map(|(_, a)| a.ap_id)
+        .collect();
+    let body = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "type": "OrderedCollection",
+        "id": format!("{}/moderators", g.row.ap_id),
+        "totalItems": staff.len(),
+        "orderedItems": staff,
+    });
+    Ok(finish(&g, FederationJson(body).into_response()))
 }
 
 /// A group's outbox: its thread count (items are read through the group's
@@ -108,10 +180,15 @@ pub async fn get_group_outbox(
     fetch: Fetch,
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
-    let g = local_actor(&data, &name, ActorKind::Group).await?;
-    may_fetch_group(&data, who(&fetch), &g.row).await?;
+    let g = match readable_group(&data, &fetch, &name).await {
+        Ok(g) => g,
+        Err(r) => return Ok(r),
+    };
     let n = db::posts::count_threads(&data.db, g.row.id).await?;
-    Ok(collection(format!("{}/outbox", g.row.ap_id), n))
+    Ok(finish(
+        &g,
+        collection(format!("{}/outbox", g.row.ap_id), Some(n)),
+    ))
 }
 
 pub async fn get_person_outbox(
@@ -119,7 +196,7 @@ pub async fn get_person_outbox(
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
     let p = local_actor(&data, &name, ActorKind::Person).await?;
-    Ok(collection(format!("{}/outbox", p.row.ap_id), 0))
+    Ok(collection(format!("{}/outbox", p.row.ap_id), Some(0)))
 }
 
 /// People have no followers here (only groups do): an empty collection.
@@ -128,7 +205,7 @@ pub async fn get_person_followers(
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
     let p = local_actor(&data, &name, ActorKind::Person).await?;
-    Ok(collection(format!("{}/followers", p.row.ap_id), 0))
+    Ok(collection(format!("{}/followers", p.row.ap_id), Some(0)))
 }
 
 /// A post, or a Tombstone with 410 once deleted (peers delete their copy).
@@ -138,16 +215,26 @@ pub async fn get_post(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
-    let row = db::posts::by_id(&data.db, id)
+    let not_found = || private(AppError::not_found("post").into_response());
+    let Some(row) = db::posts::by_id(&data.db, id)
         .await?
-        .filter(|p| p.local)
-        .ok_or_else(|| AppError::not_found("post"))?;
-    if fetch.is_some()
-        && let Some(group) = db::actors::by_id(&data.db, row.group_id).await?
-    {
-        may_fetch_group(&data, who(&fetch), &group)
-            .await
-            .map_err(|_| AppError::not_found("post"))?;
+        .filter(|p| p.local && p.held_at.is_none())
+    else {
+        return Ok(not_found());
+    };
+    let Some(group) = db::actors::by_id(&data.db, row.group_id).await? else {
+        return Ok(not_found());
+    };
+    // A browser is sent to the page, which asks its own question (is the
+    // viewer signed in, and a member?); everyone else must be let in here.
+    let browser = fetch.is_none();
+    if !browser && may_fetch_content(&data, who(&fetch), &group).await.is_err() {
+        return Ok(not_found());
+    }
+    let public = group.visibility == "public";
+    let seal = |res: Response| if public { res } else { private(res) };
+    if browser && !public && row.deleted_at.is_some() {
+        return Ok(not_found());
     }
     if row.deleted_at.is_none() {
         let to = match row.thread_id {
@@ -166,11 +253,11 @@ pub async fn get_post(
         });
         let mut res = FederationJson(body).into_response();
         *res.status_mut() = StatusCode::GONE;
-        return Ok(res);
+        return Ok(seal(res));
     }
     let json = DbPost::new(row)?.into_json(&data).await?;
     let mut res = FederationJson(WithContext::new(json, object_context())).into_response();
     res.headers_mut()
         .insert(header::VARY, header::HeaderValue::from_static("Accept"));
-    Ok(res)
+    Ok(seal(res))
 }

@@ -7,6 +7,7 @@ use crate::{
     db,
     domain::{
         ActorKind, FollowState, GroupRole, content,
+        group::{Admission, JoinPolicy, Visibility, admission},
         handle::{self, Handle},
     },
     error::AppError,
@@ -83,13 +84,24 @@ pub async fn find_group(data: &FedData, input: &str) -> Result<DbActor, AppError
     Ok(actor)
 }
 
-/// Join a group. Local: at once. Remote: a Follow goes out and the membership
-/// stays pending until the group's Accept arrives.
+/// What comes with a request to join.
+#[derive(Default)]
+pub struct JoinRequest<'a> {
+    /// To the moderators of a group that approves its members.
+    pub note: Option<&'a str>,
+    /// The token of an invitation link.
+    pub invite: Option<&'a str>,
+}
+
+/// Join a group. Local: as its join policy says (at once, queued for the
+/// moderators, or refused without an invitation). Remote: a Follow goes out
+/// and the membership stays pending until the group's Accept arrives.
 #[tracing::instrument(skip_all, fields(group = %group.handle()))]
 pub async fn join(
     data: &FedData,
     me: &CurrentUser,
     group: &DbActor,
+    req: JoinRequest<'_>,
 ) -> Result<FollowState, AppError> {
     // Joining again while still pending sends a fresh Follow: the first may
     // have been refused or lost.
@@ -97,16 +109,14 @@ pub async fn join(
     if existing == Some(FollowState::Accepted) {
         return Ok(FollowState::Accepted);
     }
+    let note = req.note.map(str::trim).filter(|n| !n.is_empty());
+    if note.is_some_and(|n| n.chars().count() > 1000) {
+        return Err(AppError::bad_request(
+            "a note to the moderators has at most 1000 characters",
+        ));
+    }
     if group.row.local {
-        db::follows::upsert(
-            &data.db,
-            me.actor.id,
-            group.row.id,
-            FollowState::Accepted,
-            None,
-        )
-        .await?;
-        return Ok(FollowState::Accepted);
+        return join_local(data, me, group, note, req.invite).await;
     }
     let person = DbActor::new(me.actor.clone())?;
     let id = data.urls.new_activity("follow");
@@ -132,6 +142,50 @@ pub async fn join(
     txn.commit().await?;
     data.wake_delivery();
     Ok(FollowState::Pending)
+}
+
+async fn join_local(
+    data: &FedData,
+    me: &CurrentUser,
+    group: &DbActor,
+    note: Option<&str>,
+    invite_token: Option<&str>,
+) -> Result<FollowState, AppError> {
+    let g = &group.row;
+    let banned = db::moderation::is_banned(&data.db, g.id, me.actor.id).await?;
+    let hash = invite_token.map(super::users::token_hash);
+    let invite = db::moderation::live_invite(&data.db, g.id, me.actor.id, hash.as_deref()).await?;
+    if invite_token.is_some() && invite.is_none() {
+        return Err(AppError::bad_request(
+            "this invitation link is not valid, or was used already",
+        ));
+    }
+    let decision = admission(
+        JoinPolicy::of(&g.join_policy),
+        Visibility::of(&g.visibility),
+        false,
+        invite.is_some(),
+        banned,
+    );
+    let txn = db::write_txn(&data.db).await?;
+    let state = match decision {
+        Admission::Refuse(why) => return Err(AppError::forbidden(why)),
+        Admission::Accept => {
+            if let Some(i) = &invite
+                && !db::moderation::use_invite(&txn, i.id).await?
+            {
+                return Err(AppError::Conflict(
+                    "this invitation was used already".into(),
+                ));
+            }
+            FollowState::Accepted
+        }
+        Admission::Queue => FollowState::Pending,
+    };
+    let f = db::follows::upsert(&txn, me.actor.id, g.id, state, None).await?;
+    db::moderation::set_note(&txn, f.id, note.map(|n| content::sanitize_plain(n, 1000))).await?;
+    txn.commit().await?;
+    Ok(state)
 }
 
 /// Leave a group; a remote group is told with Undo(Follow).

@@ -2,11 +2,13 @@
 //! groups and membership, posts. Each checks the rules in `domain`, writes in
 //! one transaction, and queues what must go out in that same transaction.
 
+pub mod access;
 pub mod accounts;
 pub mod compose;
 pub mod federation;
 pub mod groups;
 pub mod instance;
+pub mod moderation;
 pub mod posts;
 pub mod users;
 

@@ -9,7 +9,7 @@ use url::Url;
 use super::{compose, users::CurrentUser};
 use crate::{
     db::{self, entities::post, posts::NewPost},
-    domain::{content, rules},
+    domain::{content, group::Visibility, rules},
     error::AppError,
     federation::{
         FedData,
@@ -46,6 +46,10 @@ async fn federate<A: serde::Serialize>(
     activity: &A,
     direct: &[DbActor],
 ) -> Result<(), AppError> {
+    let visibility = super::access::visibility(&group.row);
+    if group.row.local && !visibility.federates() {
+        return Ok(());
+    }
     let mut inboxes: Vec<String> = vec![];
     if group.row.local {
         outbox::announce_to_members(txn, &data.urls, group, activity).await?;
@@ -53,11 +57,21 @@ async fn federate<A: serde::Serialize>(
         inboxes.push(group.row.inbox.clone());
     }
     for a in direct {
-        let inbox = a
-            .row
-            .shared_inbox
-            .clone()
-            .unwrap_or_else(|| a.row.inbox.clone());
+        // In a members-only group, only members are told directly: a
+        // mention never hands the post to someone outside.
+        if visibility != Visibility::Public
+            && !super::access::is_member_or_staff(txn, &group.row, a.row.id).await?
+        {
+            continue;
+        }
+        let inbox = if visibility == Visibility::Public {
+            a.row
+                .shared_inbox
+                .clone()
+                .unwrap_or_else(|| a.row.inbox.clone())
+        } else {
+            a.row.inbox.clone()
+        };
         if !inboxes.contains(&inbox) {
             inboxes.push(inbox);
         }
@@ -91,6 +105,13 @@ async fn publish_new(
     mut new: NewPost,
     direct: &[DbActor],
 ) -> Result<post::Model, AppError> {
+    let thread = match new.thread_id {
+        Some(t) => db::posts::by_id(&data.db, t).await?,
+        None => None,
+    };
+    let held =
+        super::moderation::screen_new_post(&data.db, &group.row, me.actor.id, thread.as_ref())
+            .await?;
     let author = DbActor::new(me.actor.clone())?;
     let txn = db::write_txn(&data.db).await?;
     // The id comes from the row id: insert with a placeholder, then set it.
@@ -99,17 +120,67 @@ async fn publish_new(
     let ap_id = data.urls.post(row.id);
     db::posts::set_ap_id(&txn, row.id, ap_id.as_str()).await?;
     row.ap_id = ap_id.to_string();
-    let json = post_to_json(&row, data).await?;
-    let id = data.urls.new_activity("create");
-    let create = Create::new(id.clone(), &author, json);
-    federate(&txn, data, &author, group, &id, &create, direct).await?;
-    if group.row.local && row.thread_id.is_none() {
-        // Mastodon shows a group's boost of the post itself, not of a Create.
-        outbox::announce_object_to_members(&txn, &data.urls, group, &ap_id).await?;
+    if held {
+        // Waits for a moderator: nothing leaves until it is approved.
+        let now = Utc::now();
+        db::moderation::set_held(&txn, row.id, Some(now)).await?;
+        row.held_at = Some(now);
+        txn.commit().await?;
+        return Ok(row);
     }
+    publish_federation(&txn, data, &author, group, &row, direct).await?;
     txn.commit().await?;
     data.wake_delivery();
     Ok(row)
+}
+
+/// The Create (and, for a thread in our group, the group's boost) of a post
+/// now visible, queued in `txn`.
+async fn publish_federation(
+    txn: &impl ConnectionTrait,
+    data: &FedData,
+    author: &DbActor,
+    group: &DbActor,
+    row: &post::Model,
+    direct: &[DbActor],
+) -> Result<(), AppError> {
+    let ap_id = Url::parse(&row.ap_id)?;
+    let json = post_to_json(row, data).await?;
+    let embedded = serde_json::to_value(&json)?;
+    let id = data.urls.new_activity("create");
+    let create = Create::new(id.clone(), &author, json);
+    federate(txn, data, author, group, &id, &create, direct).await?;
+    if group.row.local && row.thread_id.is_none() {
+        // Mastodon shows a group's boost of the post itself, not of a Create.
+        outbox::announce_object_to_members(txn, &data.urls, group, &ap_id, embedded).await?;
+    }
+    Ok(())
+}
+
+/// A held post a moderator approved: federated now. A local author's post
+/// goes out as if just written; a remote member's is passed on by the group.
+pub async fn federate_released(
+    txn: &impl ConnectionTrait,
+    data: &FedData,
+    group: &DbActor,
+    row: &post::Model,
+) -> Result<(), AppError> {
+    let author = db::actors::by_id(txn, row.author_id)
+        .await?
+        .ok_or_else(|| AppError::internal("post without author"))?;
+    let author = DbActor::new(author)?;
+    if author.row.local {
+        let parent = match row.in_reply_to_id {
+            Some(pid) => db::posts::by_id(txn, pid).await?,
+            None => None,
+        };
+        let mentioned = mentioned_actors(data, row).await?;
+        let direct = direct_recipients(data, mentioned, parent.as_ref()).await?;
+        return publish_federation(txn, data, &author, group, row, &direct).await;
+    }
+    let object = Url::parse(&row.ap_id)?;
+    let json = serde_json::Value::String(object.to_string());
+    outbox::announce_object_to_members(txn, &data.urls, group, &object, json).await
 }
 
 /// What a member writes: Markdown `body`, an optional content warning.
@@ -129,7 +200,11 @@ pub async fn create_thread(
     let title =
         content::validate_title(draft.title.unwrap_or_default()).map_err(AppError::BadRequest)?;
     let body = content::validate_body(draft.body).map_err(AppError::BadRequest)?;
-    let warning = compose::validate_warning(draft.content_warning)?;
+    let warning = match draft.content_warning {
+        // Not given at all (the API): the group's default applies.
+        None => group.row.default_content_warning.clone(),
+        given => compose::validate_warning(given)?,
+    };
     require_member(data, me, group).await?;
     let composed = compose::compose(data, Some(title), body, warning).await?;
     let direct = direct_recipients(data, composed.mentioned, None).await?;
@@ -260,16 +335,11 @@ pub async fn delete(data: &FedData, me: &CurrentUser, id: i64) -> Result<(), App
     if let Some(f) = &group.row.followers {
         cc.push(f.clone());
     }
-    let delete = Delete::new(
-        aid.clone(),
-        &author,
-        &object,
-        vec![
-            group.row.ap_id.clone(),
-            crate::federation::PUBLIC_AUDIENCE.into(),
-        ],
-        cc,
-    );
+    let mut to = vec![group.row.ap_id.clone()];
+    if super::access::visibility(&group.row) == Visibility::Public {
+        to.push(crate::federation::PUBLIC_AUDIENCE.into());
+    }
+    let delete = Delete::new(aid.clone(), &author, &object, to, cc);
     let parent = match post.in_reply_to_id {
         Some(pid) => db::posts::by_id(&data.db, pid).await?,
         None => None,

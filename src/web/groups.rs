@@ -16,10 +16,15 @@ use super::{
 };
 use crate::{
     db,
-    domain::{ActorKind, FollowState, content, handle::Handle, markup},
+    domain::{
+        ActorKind, FollowState, content,
+        group::{JoinPolicy, Visibility},
+        handle::Handle,
+        markup,
+    },
     error::AppError,
     federation::{FedData, objects::actor::DbActor},
-    service::{groups, posts, users::CurrentUser},
+    service::{access, groups, posts, users::CurrentUser},
 };
 
 #[derive(Template)]
@@ -149,6 +154,14 @@ struct GroupPage {
     older: Option<i64>,
     /// The viewer may change the group's settings (admin, owner, moderator).
     manages: bool,
+    /// The viewer may read its threads (members-only groups: members).
+    readable: bool,
+    /// "open", "approval" or "invite".
+    join_policy: &'static str,
+    /// Shown under the title: who reads it.
+    visibility_note: Option<&'static str>,
+    /// An invitation link's token, carried into the join form.
+    invite: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -156,6 +169,7 @@ struct GroupPage {
 pub struct PageQuery {
     before: Option<i64>,
     done: Option<String>,
+    invite: Option<String>,
 }
 
 const THREADS_PER_PAGE: u64 = 30;
@@ -167,12 +181,20 @@ pub async fn group_page(
     Query(q): Query<PageQuery>,
 ) -> Result<Response, AppError> {
     let g = known_group(&data, &handle).await?;
+    let me = viewer.user.as_ref();
+    if !access::may_see_profile(me, &g.row) {
+        return Err(AppError::not_found("group"));
+    }
+    let readable = access::may_read(&data.db, me, &g.row).await?;
     let membership = match &viewer.user {
         Some(u) => db::follows::state(&data.db, u.actor.id, g.row.id).await?,
         None => None,
     };
-    let rows =
-        db::posts::threads_of_group(&data.db, g.row.id, q.before, THREADS_PER_PAGE + 1).await?;
+    let rows = if readable {
+        db::posts::threads_of_group(&data.db, g.row.id, q.before, THREADS_PER_PAGE + 1).await?
+    } else {
+        vec![]
+    };
     let more = rows.len() as u64 > THREADS_PER_PAGE;
     let rows = &rows[..rows.len().min(THREADS_PER_PAGE as usize)];
     let counts =
@@ -186,12 +208,13 @@ pub async fn group_page(
     } else {
         None
     };
-    let members = if g.row.local {
-        Some(db::follows::count_members(&data.db, g.row.id).await?)
+    let members = access::shown_member_count(&data.db, me, &g.row).await?;
+    // Who runs a members-only group is shown to its members only.
+    let staff_rows = if readable {
+        db::roles::staff(&data.db, g.row.id).await?
     } else {
-        None
+        vec![]
     };
-    let staff_rows = db::roles::staff(&data.db, g.row.id).await?;
     let manages = g.row.local
         && viewer
             .user
@@ -219,21 +242,48 @@ pub async fn group_page(
         threads,
         older,
         manages,
+        readable,
+        join_policy: JoinPolicy::of(&g.row.join_policy).as_str(),
+        visibility_note: match access::visibility(&g.row) {
+            Visibility::Public => None,
+            Visibility::Members => {
+                Some("Members only: only approved members see its threads and who belongs to it.")
+            }
+            Visibility::Local => Some("This instance only: never shared with other servers."),
+        },
+        invite: q.invite.unwrap_or_default(),
     }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct JoinForm {
+    /// To the moderators, when the group approves its members.
+    note: String,
+    /// An invitation link's token.
+    invite: String,
 }
 
 pub async fn join(
     data: FedData,
     viewer: Viewer,
     Path(handle): Path<String>,
-    sub: Submitted<super::auth::EmptyForm>,
+    sub: Submitted<JoinForm>,
 ) -> Result<Response, AppError> {
     let me = viewer.require()?;
     if !sub.csrf_ok {
         return Err(AppError::forbidden(CSRF_MESSAGE));
     }
     let g = known_group(&data, &handle).await?;
-    let state = groups::join(&data, me, &g).await?;
+    if !access::may_see_profile(Some(me), &g.row) {
+        return Err(AppError::not_found("group"));
+    }
+    let f = &sub.form;
+    let req = groups::JoinRequest {
+        note: Some(f.note.as_str()).filter(|n| !n.trim().is_empty()),
+        invite: Some(f.invite.trim()).filter(|t| !t.is_empty()),
+    };
+    let state = groups::join(&data, me, &g, req).await?;
     let done = match state {
         FollowState::Accepted => "joined",
         FollowState::Pending => "requested",

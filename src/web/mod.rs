@@ -9,6 +9,7 @@ mod auth;
 mod federation;
 mod groups;
 mod me;
+pub mod moderation;
 pub mod session;
 mod threads;
 mod views;
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/settings/password", post(me::change_password))
         .merge(admin::router())
         .merge(federation::router())
+        .merge(moderation::router())
         .route("/static/kindred.css", get(stylesheet))
         .layer(middleware::from_fn(html_errors))
         .layer(middleware::from_fn_with_state(state, session::csrf_cookie))
@@ -127,6 +129,16 @@ impl Notice {
             "unlisted" => "The domain is taken off the list. It is in force now.",
             "content" => "Done: the domain's posts here are changed.",
             "group_federation" => "The group's instances are saved. They are in force now.",
+            "mod_settings" => "The group's settings are saved. They are in force now.",
+            "member_approved" => "The request is approved: they are a member now.",
+            "member_refused" => "The request to join is refused.",
+            "banned" => "The person is banned from this group.",
+            "unbanned" => "The ban is lifted.",
+            "invited" => "The person is invited: their request to join will be accepted.",
+            "post_approved" => "The post is approved: the group sees it now.",
+            "post_removed" => "The post is removed.",
+            "locked" => "The thread is locked: no new replies.",
+            "unlocked" => "The thread is unlocked: members can reply again.",
             _ => return None,
         })
     }

@@ -15,32 +15,12 @@ use super::{
     views::{self, GroupCard, PostItem},
 };
 use crate::{
-    db::{
-        self,
-        entities::{actor, post},
-    },
+    db::{self, entities::post},
     domain::FollowState,
     error::AppError,
-    federation::{FedData, objects::actor::DbActor},
-    service::posts,
+    federation::FedData,
+    service::{access, posts},
 };
-
-async fn live_post(
-    data: &FedData,
-    id: i64,
-) -> Result<(post::Model, actor::Model, DbActor), AppError> {
-    let p = db::posts::by_id(&data.db, id)
-        .await?
-        .filter(|p| p.deleted_at.is_none() && p.hidden_at.is_none())
-        .ok_or_else(|| AppError::not_found("post"))?;
-    let a = db::actors::by_id(&data.db, p.author_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("author"))?;
-    let g = db::actors::by_id(&data.db, p.group_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("group"))?;
-    Ok((p, a, DbActor::new(g)?))
-}
 
 #[derive(Template)]
 #[template(path = "thread.html")]
@@ -58,6 +38,13 @@ struct ThreadPage {
     body: String,
     content_warning: String,
     preview_html: Option<String>,
+    /// The viewer is the group's owner or a moderator, or an admin, and the
+    /// group is ours: remove and lock buttons.
+    moderates: bool,
+    /// No new replies.
+    locked: bool,
+    /// What went wrong with a moderator's action (remove, lock).
+    mod_error: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -73,7 +60,7 @@ async fn thread_view(
     id: i64,
     reply_to: Option<i64>,
 ) -> Result<ThreadPage, AppError> {
-    let (p, a, g) = live_post(data, id).await?;
+    let (p, a, g) = access::readable_post(&data.db, viewer.user.as_ref(), id).await?;
     if let Some(t) = p.thread_id {
         // A reply's address shows its thread.
         return Box::pin(thread_view(data, viewer, t, reply_to.or(Some(p.id)))).await;
@@ -94,13 +81,24 @@ async fn thread_view(
     });
     let card = GroupCard::new(&g.row, membership);
     let title = p.title.clone().unwrap_or_else(|| "Thread".into());
+    let moderates = g.row.local
+        && match viewer.user.as_ref() {
+            Some(u) => {
+                u.user.is_admin
+                    || db::roles::role_of(&data.db, g.row.id, u.actor.id)
+                        .await?
+                        .is_some()
+            }
+            None => false,
+        };
+    let locked = p.locked_at.is_some();
     Ok(ThreadPage {
         l: Layout::new(data, viewer, title).await?,
         g: card,
         op: PostItem::new(&p, &a, me),
         replies,
         reply_count,
-        can_reply: membership == Some(FollowState::Accepted),
+        can_reply: membership == Some(FollowState::Accepted) && !locked,
         signed_in: me.is_some(),
         reply_to,
         reply_to_name,
@@ -108,7 +106,35 @@ async fn thread_view(
         body: String::new(),
         content_warning: String::new(),
         preview_html: None,
+        moderates,
+        locked,
+        mod_error: None,
     })
+}
+
+/// The thread a post belongs to, with a moderator's failed action explained
+/// (and its status); when the thread cannot be shown (it was removed), the
+/// error page.
+pub(super) async fn thread_with_error(
+    data: &FedData,
+    viewer: &Viewer,
+    post_id: i64,
+    e: AppError,
+) -> Result<Response, AppError> {
+    if !e.status().is_client_error() {
+        return Err(e);
+    }
+    let Some(thread_id) = db::posts::by_id(&data.db, post_id)
+        .await?
+        .map(|p| p.thread_id.unwrap_or(p.id))
+    else {
+        return Err(e);
+    };
+    let Ok(mut page) = thread_view(data, viewer, thread_id, None).await else {
+        return Err(e);
+    };
+    page.mod_error = Some(super::capitalise(&e.to_string()));
+    Ok(render(e.status(), &page))
 }
 
 pub async fn thread_page(
@@ -193,7 +219,7 @@ async fn my_post(
     id: i64,
 ) -> Result<(post::Model, EditPage), AppError> {
     let me = viewer.require()?;
-    let (p, _, _) = live_post(data, id).await?;
+    let (p, _, _) = access::readable_post(&data.db, Some(me), id).await?;
     if p.author_id != me.actor.id {
         return Err(AppError::forbidden("you can only change your own posts"));
     }

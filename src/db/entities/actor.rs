@@ -32,6 +32,20 @@ pub struct Model {
     /// A local group that takes members only from the instances on its own
     /// allow-list (`group_domains`).
     pub domains_restricted: bool,
+    /// A group's visibility: "public", "members" or "local" (see
+    /// `domain::Visibility`).
+    pub visibility: String,
+    /// A group's join policy: "open", "approval" or "invite".
+    pub join_policy: String,
+    /// A group that does not even show how many members it has.
+    pub member_count_hidden: bool,
+    /// A group that holds a new member's first posts for review.
+    pub premoderation: bool,
+    /// The content warning a group's new posts start with.
+    pub default_content_warning: Option<String>,
+    /// A deleted account: the row stays, as a tombstone, so the handle is
+    /// never given to someone else.
+    pub deleted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

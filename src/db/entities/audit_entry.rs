@@ -14,6 +14,8 @@ pub struct Model {
     pub action: String,
     pub target: String,
     pub reason: Option<String>,
+    /// Set for a group's moderation log.
+    pub group_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,8 @@ pub struct Model {
     /// The id of the Follow activity, to answer it (Accept) or match its Accept.
     pub follow_ap_id: Option<String>,
     pub created_at: DateTimeUtc,
+    /// What an applicant wrote to a group that approves its members.
+    pub note: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

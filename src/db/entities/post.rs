@@ -33,6 +33,11 @@ pub struct Model {
     pub last_activity_at: Option<DateTimeUtc>,
     /// Hidden by an admin (content from a domain they stopped federating with).
     pub hidden_at: Option<DateTimeUtc>,
+    /// A thread its moderators locked: no new replies.
+    pub locked_at: Option<DateTimeUtc>,
+    /// Held for review (a new member's first posts in a pre-moderated group):
+    /// shown to its author and the moderators only, federated once approved.
+    pub held_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

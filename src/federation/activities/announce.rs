@@ -189,7 +189,12 @@ async fn receive_post(
         if let Some(a) = inner_actor {
             super::create::verify_authorship(a, &json)?;
         }
-        if !json.is_public() {
+        // A members-only group (it says so in its actor document) sends
+        // its members posts addressed to its followers; we keep them from
+        // anyone here who is not a member. Anything else must be public.
+        if !json.is_public()
+            && !(group.row.visibility == "members" && addressed_to_members(&json, group))
+        {
             return Err(AppError::forbidden("announced post is not public"));
         }
         let ctx = resolve_context(&json, data).await?;
@@ -227,6 +232,13 @@ async fn receive_post(
 
 /// Apply a re-shared Delete: only for a post of this group, by its author, and
 /// confirmed by the origin (410 Gone) unless the post lives on the group's host.
+fn addressed_to_members(json: &PostJson, group: &DbActor) -> bool {
+    let Some(f) = group.row.followers.as_deref() else {
+        return false;
+    };
+    json.to.iter().chain(json.cc.iter()).any(|a| a == f)
+}
+
 async fn receive_delete(
     data: &Data<AppState>,
     group: &DbActor,
@@ -239,7 +251,12 @@ async fn receive_delete(
     if post.group_id != group.row.id || post.deleted_at.is_some() || post.local {
         return Ok(());
     }
-    let confirmed = if same_origin(object, group.id_url()) {
+    // The group (or one of its moderators, on its server) removing a post
+    // from the group: the group decides what is in it.
+    let by_group = inner_actor.is_some_and(|a| same_origin(a, group.id_url()));
+    let confirmed = if by_group {
+        true
+    } else if same_origin(object, group.id_url()) {
         let author = db::actors::by_id(&data.db, post.author_id).await?;
         match (inner_actor, author) {
             (Some(a), Some(author)) => {

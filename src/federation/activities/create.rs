@@ -11,7 +11,7 @@ use url::Url;
 use crate::{
     app::AppState,
     db,
-    domain::rules,
+    domain::{group::Visibility, rules},
     error::AppError,
     federation::{
         objects::{
@@ -138,7 +138,11 @@ impl Activity for Create {
             );
             return Ok(());
         }
-        if !self.object.is_public() {
+        let visibility = crate::service::access::visibility(&ctx.group.row);
+        if !visibility.federates() {
+            return Err(AppError::forbidden("this group does not federate"));
+        }
+        if visibility == Visibility::Public && !self.object.is_public() {
             return Err(AppError::forbidden(
                 "this group is public: only public posts are shared in it",
             ));
@@ -147,6 +151,17 @@ impl Activity for Create {
         if !rules::may_post_in_group(membership) {
             return Err(AppError::forbidden("only members can post in this group"));
         }
+        let thread = match ctx.parent.as_ref() {
+            Some(p) => db::posts::by_id(&data.db, p.thread_id.unwrap_or(p.id)).await?,
+            None => None,
+        };
+        let held = crate::service::moderation::screen_new_post(
+            &data.db,
+            &ctx.group.row,
+            ctx.author.row.id,
+            thread.as_ref(),
+        )
+        .await?;
         let new = new_post_from_json(&self.object, &ctx)?;
         let txn = db::write_txn(&data.db).await?;
         if !db::activities::record(
@@ -166,7 +181,13 @@ impl Activity for Create {
             txn.commit().await?;
             return Ok(());
         }
-        db::posts::insert(&txn, new).await?;
+        let row = db::posts::insert(&txn, new).await?;
+        if held {
+            db::moderation::set_held(&txn, row.id, Some(chrono::Utc::now())).await?;
+            txn.commit().await?;
+            tracing::debug!("post received and held for review");
+            return Ok(());
+        }
         super::normalize_addressing(&mut self.to, &mut self.cc, &mut self.object);
         outbox::announce_to_members(&txn, &data.urls, &ctx.group, &self).await?;
         txn.commit().await?;

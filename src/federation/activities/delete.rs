@@ -64,13 +64,28 @@ impl Activity for Delete {
         self.actor.inner()
     }
 
-    async fn verify(&self, _data: &Data<AppState>) -> Result<(), AppError> {
-        crate::federation::objects::require_same_origin(&self.object_id()?, self.actor.inner())?;
-        Ok(())
+    /// The object must be the actor's own (same origin), or a post in the
+    /// group that is the actor (a remote group's moderation).
+    async fn verify(&self, data: &Data<AppState>) -> Result<(), AppError> {
+        let object = self.object_id()?;
+        if crate::federation::objects::require_same_origin(&object, self.actor.inner()).is_ok() {
+            return Ok(());
+        }
+        if let Some(post) = db::posts::by_ap_id(&data.db, object.as_str()).await?
+            && let Some(g) = db::actors::by_id(&data.db, post.group_id).await?
+            && !g.local
+            && g.ap_id == self.actor.inner().as_str()
+        {
+            return Ok(());
+        }
+        crate::federation::objects::require_same_origin(&object, self.actor.inner())
     }
 
     async fn receive(self, data: &Data<AppState>) -> Result<(), AppError> {
         let object_id = self.object_id()?;
+        if object_id == *self.actor.inner() {
+            return remove_actor(data, &self).await;
+        }
         let Some(post) = db::posts::by_ap_id(&data.db, object_id.as_str()).await? else {
             // Not here (yet): the Delete may have overtaken its Create.
             // Remember the id (its origin is the actor's, checked in verify),
@@ -87,7 +102,10 @@ impl Activity for Delete {
         let Some(actor) = db::actors::by_ap_id(&data.db, self.actor.inner().as_str()).await? else {
             return Ok(());
         };
-        if !rules::may_change_post(actor.id, post.author_id) {
+        // The author, or the (remote) group the post is in, removing it.
+        if !rules::may_change_post(actor.id, post.author_id)
+            && !(actor.id == post.group_id && !actor.local)
+        {
             tracing::info!(actor = %self.actor, "ignored Delete of someone else's post");
             return Ok(());
         }
@@ -114,4 +132,24 @@ impl Activity for Delete {
         data.wake_delivery();
         Ok(())
     }
+}
+
+/// An account deleted on its own server (Delete whose object is the actor
+/// itself): its memberships end and its posts disappear here.
+async fn remove_actor(data: &Data<AppState>, delete: &Delete) -> Result<(), AppError> {
+    let Some(actor) = db::actors::by_ap_id(&data.db, delete.actor.inner().as_str()).await? else {
+        return Ok(());
+    };
+    if actor.local {
+        return Ok(());
+    }
+    let txn = db::write_txn(&data.db).await?;
+    if !db::activities::record(&txn, delete.id.as_str(), "Delete", actor.ap_id.as_str()).await? {
+        return Ok(());
+    }
+    db::posts::delete_for_authors(&txn, vec![actor.id]).await?;
+    db::follows::remove_followers(&txn, &[actor.id]).await?;
+    txn.commit().await?;
+    tracing::info!("a remote account was deleted: its posts and memberships removed");
+    Ok(())
 }

@@ -1,24 +1,26 @@
-//! Follow: someone joins one of our groups. Public groups accept at once and
-//! answer with Accept; the membership and the Accept are written together.
+//! Follow: someone asks to join one of our groups. The group's join policy
+//! decides (`domain::group::admission`): open groups and invited people are
+//! accepted at once, approval groups queue the request for the moderators,
+//! banned people and uninvited ones get a Reject. The membership and the
+//! answer are written together.
 
 use activitypub_federation::{
-    config::Data,
-    fetch::object_id::ObjectId,
-    kinds::activity::{AcceptType, FollowType},
-    traits::Activity,
+    config::Data, fetch::object_id::ObjectId, kinds::activity::FollowType, traits::Activity,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::accept::Accept;
 use crate::{
     app::AppState,
     db,
-    domain::FollowState,
+    domain::{
+        FollowState,
+        group::{self, Admission, JoinPolicy, Visibility},
+    },
     error::AppError,
     federation::{
+        membership,
         objects::{actor::DbActor, one_or_many},
-        outbox,
     },
 };
 
@@ -85,6 +87,22 @@ impl Activity for Follow {
         if follower.is_group() {
             return Err(AppError::bad_request("groups cannot join groups"));
         }
+        let g = &group.row;
+        let banned = db::moderation::is_banned(&data.db, g.id, follower.row.id).await?;
+        let invite = db::moderation::live_invite(&data.db, g.id, follower.row.id, None).await?;
+        let existing = db::follows::state(&data.db, follower.row.id, g.id).await?;
+        let decision = if existing == Some(FollowState::Accepted) && !banned {
+            // A repeated Follow (their Accept was lost): answer it again.
+            Admission::Accept
+        } else {
+            group::admission(
+                JoinPolicy::of(&g.join_policy),
+                Visibility::of(&g.visibility),
+                true,
+                invite.is_some(),
+                banned,
+            )
+        };
         let txn = db::write_txn(&data.db).await?;
         if !db::activities::record(
             &txn,
@@ -96,35 +114,42 @@ impl Activity for Follow {
         {
             return Ok(());
         }
-        db::follows::upsert(
-            &txn,
-            follower.row.id,
-            group.row.id,
-            FollowState::Accepted,
-            Some(self.id.to_string()),
-        )
-        .await?;
-        let accept_id = data.urls.new_activity("accept");
-        let accept = Accept {
-            kind: AcceptType::Accept,
-            id: accept_id.clone(),
-            actor: group.object_id(),
-            object: serde_json::to_value(&self)?,
-            to: vec![follower.row.ap_id.clone()],
-        };
-        outbox::queue(
-            &txn,
-            &data.urls,
-            &accept_id,
-            &accept,
-            &group,
-            vec![follower.row.inbox.clone()],
-        )
-        .await?;
+        let follow_id = Some(self.id.as_str());
+        match decision {
+            Admission::Accept => {
+                if let Some(i) = &invite {
+                    db::moderation::use_invite(&txn, i.id).await?;
+                }
+                db::follows::upsert(
+                    &txn,
+                    follower.row.id,
+                    g.id,
+                    FollowState::Accepted,
+                    Some(self.id.to_string()),
+                )
+                .await?;
+                membership::accept(&txn, &data.urls, &group, &follower, follow_id).await?;
+            }
+            Admission::Queue => {
+                db::follows::upsert(
+                    &txn,
+                    follower.row.id,
+                    g.id,
+                    FollowState::Pending,
+                    Some(self.id.to_string()),
+                )
+                .await?;
+            }
+            Admission::Refuse(why) => {
+                tracing::info!(why, "a request to join was refused");
+                db::follows::delete(&txn, follower.row.id, g.id).await?;
+                membership::reject(&txn, &data.urls, &group, &follower, follow_id).await?;
+            }
+        }
         txn.commit().await?;
         data.wake_delivery();
         // Who joined which group is health data: not in the logs.
-        tracing::debug!("remote member joined");
+        tracing::debug!("remote request to join handled");
         Ok(())
     }
 }

@@ -22,6 +22,12 @@ pub struct Reject {
     pub id: Url,
     pub actor: ObjectId<DbActor>,
     pub object: serde_json::Value,
+    #[serde(
+        default,
+        deserialize_with = "crate::federation::objects::one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub to: Vec<String>,
 }
 
 #[async_trait::async_trait]

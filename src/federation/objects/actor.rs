@@ -128,6 +128,21 @@ pub struct ActorJson {
         deserialize_with = "deserialize_skip_error"
     )]
     pub published: Option<DateTime<Utc>>,
+    /// A group's owner and moderators (FEP-1b12; Lemmy reads them here).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
+    pub attributed_to: Option<Url>,
+    /// Kindred extension: a group whose posts only its approved members
+    /// see. Servers that know it keep their copies from non-members.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
+    pub members_only: Option<bool>,
 }
 
 /// The `@context` of actor documents: ActivityStreams, security (keys), and
@@ -140,7 +155,9 @@ pub fn actor_context() -> serde_json::Value {
             "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
             "toot": "http://joinmastodon.org/ns#",
             "discoverable": "toot:discoverable",
-            "indexable": "toot:indexable"
+            "indexable": "toot:indexable",
+            "kindred": "https://kindred.example/ns#",
+            "membersOnly": "kindred:membersOnly"
         }
     ])
 }
@@ -195,6 +212,13 @@ impl Object for DbActor {
             indexable: (kind != ActorKind::Application).then_some(r.discoverable),
             url: Some(self.id.clone()),
             published: Some(r.created_at),
+            attributed_to: (kind == ActorKind::Group)
+                .then(|| Url::parse(&format!("{}/moderators", r.ap_id)))
+                .transpose()?,
+            members_only: (kind == ActorKind::Group
+                && crate::service::access::visibility(r)
+                    != crate::domain::group::Visibility::Public)
+                .then_some(true),
         })
     }
 
@@ -258,6 +282,7 @@ impl Object for DbActor {
                 public_key: json.public_key.public_key_pem,
                 manually_approves_followers: json.manually_approves_followers,
                 discoverable: json.discoverable,
+                members_only: json.members_only == Some(true),
             },
         )
         .await?;

@@ -506,6 +506,20 @@ pub async fn post_to_json(row: &post::Model, data: &Data<AppState>) -> Result<Po
             cc.push(t.href.clone());
         }
     }
+    // A members-only group's posts go to its members, never to Public, and
+    // name no one else (who is addressed is who may read).
+    let to =
+        if crate::service::access::visibility(&group) == crate::domain::group::Visibility::Public {
+            vec![group.ap_id.clone(), PUBLIC.to_string()]
+        } else {
+            cc = vec![group.ap_id.clone()];
+            vec![
+                group
+                    .followers
+                    .clone()
+                    .unwrap_or_else(|| format!("{}/followers", group.ap_id)),
+            ]
+        };
     Ok(PostJson {
         kind: if row.thread_id.is_none() {
             PostKind::Page
@@ -514,7 +528,7 @@ pub async fn post_to_json(row: &post::Model, data: &Data<AppState>) -> Result<Po
         },
         id: id.clone(),
         attributed_to: Url::parse(&author.ap_id)?.into(),
-        to: vec![group.ap_id.clone(), PUBLIC.to_string()],
+        to,
         cc,
         audience: Some(Url::parse(&group.ap_id)?.into()),
         name: row.title.clone(),
