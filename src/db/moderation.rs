@@ -14,6 +14,7 @@ use crate::domain::{
 };
 
 /// A group's settings, all at once.
+#[derive(Debug, Clone)]
 pub struct GroupSettings {
     pub visibility: Visibility,
     pub join_policy: JoinPolicy,

@@ -236,6 +236,8 @@ mod tests {
                 deleted_at: None,
                 last_activity_at: None,
                 hidden_at: None,
+                locked_at: None,
+                held_at: None,
             },
             actor::Model {
                 id: 1,
@@ -258,6 +260,12 @@ mod tests {
                 rules: None,
                 created_at: now,
                 domains_restricted: false,
+                visibility: "public".into(),
+                join_policy: "open".into(),
+                member_count_hidden: false,
+                premoderation: false,
+                default_content_warning: None,
+                deleted_at: None,
             },
         )
     }
