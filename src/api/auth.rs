@@ -20,7 +20,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/me", get(me))
+        .route("/api/v1/me", get(me).delete(delete_me))
+        .route("/api/v1/me/export", get(export))
 }
 
 #[derive(Deserialize)]
@@ -81,4 +82,44 @@ async fn logout(data: FedData, Auth(_, token): Auth) -> Result<StatusCode, AppEr
 
 async fn me(Auth(user, _): Auth) -> Json<UserView> {
     Json(UserView::from_current(&user))
+}
+
+/// Everything I wrote and my memberships, as one ActivityStreams document.
+async fn export(data: FedData, Auth(me, _): Auth) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let archive = crate::service::data::export(&data, &me).await?;
+    let name = format!("kindred-{}.json", me.actor.username);
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/activity+json".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (
+                axum::http::header::CACHE_CONTROL,
+                "private, no-store".to_string(),
+            ),
+        ],
+        Json(archive),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct DeleteMe {
+    password: String,
+}
+
+/// Delete my account (the password again, to be sure).
+async fn delete_me(
+    data: FedData,
+    Auth(me, _): Auth,
+    ApiJson(b): ApiJson<DeleteMe>,
+) -> Result<StatusCode, AppError> {
+    crate::service::data::delete_account(&data, &me, &b.password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod federation;
 pub mod groups;
+pub mod moderation;
 pub mod openapi;
 pub mod posts;
 
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(federation::router())
         .merge(groups::router())
+        .merge(moderation::router())
         .merge(posts::router())
         .merge(openapi::router())
 }

@@ -338,3 +338,16 @@ pub async fn remote_domains(
     }
     Ok(by.into_iter().map(|(d, (c, r))| (d, c, r)).collect())
 }
+
+/// A deleted account's actor: its profile wiped, the row kept so the handle
+/// is never reused and the key can still sign the Delete.
+pub async fn mark_deleted(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::DeletedAt, Some(Utc::now()).into())
+        .col_expr(Column::DisplayName, Option::<String>::None.into())
+        .col_expr(Column::Summary, Option::<String>::None.into())
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -295,3 +295,58 @@ pub async fn cancel_pending_carrying(
     )
     .await
 }
+
+/// Every inbox that was sent (or is due) something by this actor, or
+/// something naming it (a group passing on its posts): who must hear that
+/// the account is gone.
+pub async fn inboxes_reached(
+    db: &impl ConnectionTrait,
+    actor_id: i64,
+    actor_ap_id: &str,
+) -> Result<Vec<String>, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+    let sent = [
+        DeliveryStatus::Delivered.as_str(),
+        DeliveryStatus::Pending.as_str(),
+    ];
+    let mut out: Vec<String> = Entity::find()
+        .select_only()
+        .column(Column::Inbox)
+        .distinct()
+        .filter(Column::ActorId.eq(actor_id))
+        .filter(Column::Status.is_in(sent))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let needle = format!("%{}%", super::escape_like(&format!("\"{actor_ap_id}\"")));
+    let carried: Vec<String> = Entity::find()
+        .select_only()
+        .column(Column::Inbox)
+        .distinct()
+        .filter(Column::Status.is_in(sent))
+        .filter(Expr::col(Column::Payload).like(LikeExpr::new(needle).escape('\\')))
+        .into_tuple()
+        .all(db)
+        .await?;
+    out.extend(carried);
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Cancel what this actor still has queued (its account is being deleted).
+pub async fn cancel_pending_of(db: &impl ConnectionTrait, actor_id: i64) -> Result<u64, DbErr> {
+    Ok(Entity::update_many()
+        .col_expr(Column::Status, DeliveryStatus::Cancelled.as_str().into())
+        .col_expr(Column::LockedUntil, Option::<DateTime<Utc>>::None.into())
+        .col_expr(
+            Column::LastError,
+            Some("cancelled: the account was deleted".to_string()).into(),
+        )
+        .col_expr(Column::UpdatedAt, Utc::now().into())
+        .filter(Column::ActorId.eq(actor_id))
+        .filter(Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

@@ -329,3 +329,16 @@ pub async fn delete_for_authors(
         .await?
         .rows_affected)
 }
+
+/// Every live post by this author (held ones too), oldest first.
+pub async fn all_by_author(
+    db: &impl ConnectionTrait,
+    author_id: i64,
+) -> Result<Vec<post::Model>, DbErr> {
+    post::Entity::find()
+        .filter(post::Column::AuthorId.eq(author_id))
+        .filter(post::Column::DeletedAt.is_null())
+        .order_by_asc(post::Column::Id)
+        .all(db)
+        .await
+}

@@ -76,3 +76,22 @@ pub async fn staff(
     out.sort_by_key(|(r, _)| *r != GroupRole::Owner);
     Ok(out)
 }
+
+/// The groups in which this actor has a role.
+pub async fn groups_of(db: &impl ConnectionTrait, actor_id: i64) -> Result<Vec<i64>, DbErr> {
+    Ok(group_role::Entity::find()
+        .filter(group_role::Column::ActorId.eq(actor_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.group_id)
+        .collect())
+}
+
+pub async fn remove_all_of(db: &impl ConnectionTrait, actor_id: i64) -> Result<u64, DbErr> {
+    Ok(group_role::Entity::delete_many()
+        .filter(group_role::Column::ActorId.eq(actor_id))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

@@ -182,3 +182,13 @@ pub async fn count_admins(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
         .count(db)
         .await
 }
+
+/// Remove an account (its tokens and sessions go with it).
+pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    api_token::Entity::delete_many()
+        .filter(api_token::Column::UserId.eq(id))
+        .exec(db)
+        .await?;
+    user::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}

@@ -57,6 +57,17 @@ async fn receive_inbox(data: &FedData, req: Request) -> Result<StatusCode, AppEr
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
         super::policy::screen_inbound(data, parts.uri.path(), &value).await?;
     }
+    if let Some((id, actor)) = self_delete(&bytes)
+        && let Some(known) = crate::db::actors::by_ap_id(&data.db, actor.as_str()).await?
+        && !known.local
+    {
+        // An account deleted at its origin: its actor now answers 410, so
+        // the signature is checked against the key we hold.
+        verify_with_stored_key(&parts.headers, parts.uri.path(), &bytes, &known)?;
+        let raw: serde_json::Value = serde_json::from_slice(&bytes)?;
+        super::activities::delete::remove_actor(data, &id, &actor, &raw).await?;
+        return Ok(StatusCode::ACCEPTED);
+    }
     let (method, uri, headers) = (
         parts.method.clone(),
         parts.uri.clone(),
@@ -84,6 +95,56 @@ async fn receive_inbox(data: &FedData, req: Request) -> Result<StatusCode, AppEr
         tracing::warn!(error = %e, "cannot record the instance's contact");
     }
     Ok(StatusCode::ACCEPTED)
+}
+
+/// A Delete whose object is its own actor: (activity id, actor id).
+fn self_delete(body: &[u8]) -> Option<(url::Url, url::Url)> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if v.get("type")?.as_str()? != "Delete" {
+        return None;
+    }
+    let actor = super::objects::id_of(v.get("actor")?)?;
+    let object = super::objects::id_of(v.get("object")?)?;
+    let id = super::objects::id_of(v.get("id")?)?;
+    (object == actor && super::objects::same_origin(&id, &actor)).then_some((id, actor))
+}
+
+/// An inbox POST's signature checked against `actor`'s stored key: the key
+/// must be the actor's, and the signature must cover the body's digest,
+/// which must match.
+fn verify_with_stored_key(
+    headers: &HeaderMap,
+    path: &str,
+    body: &[u8],
+    actor: &crate::db::entities::actor::Model,
+) -> Result<(), AppError> {
+    use base64::Engine;
+    use sha2::Digest;
+    let sig = headers
+        .get("signature")
+        .and_then(|v| v.to_str().ok())
+        .and_then(super::signing::SignatureHeader::parse)
+        .ok_or(AppError::Unauthorized)?;
+    let mut key_owner = url::Url::parse(&sig.key_id).map_err(|_| AppError::Unauthorized)?;
+    key_owner.set_fragment(None);
+    if key_owner.as_str() != actor.ap_id || !sig.headers.iter().any(|h| h == "digest") {
+        return Err(AppError::Unauthorized);
+    }
+    let want = format!(
+        "SHA-256={}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body))
+    );
+    let digest_ok = headers
+        .get("digest")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|d| d.split(',').any(|p| p.trim() == want));
+    if !digest_ok {
+        return Err(AppError::bad_request(
+            "the Digest header does not match the body",
+        ));
+    }
+    super::signing::verify_get(&sig, headers, "post", path, &actor.public_key)
+        .map_err(|_| AppError::Unauthorized)
 }
 
 /// `host[:port]` of the activity's actor.

@@ -68,6 +68,17 @@ pub async fn get_group(
 
 pub async fn get_person(data: FedData, Path(name): Path<String>) -> Result<Response, AppError> {
     let p = local_actor(&data, &name, ActorKind::Person).await?;
+    if p.row.deleted_at.is_some() {
+        // A deleted account: peers drop their copy; the name stays taken.
+        let body = json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "type": "Tombstone",
+            "id": p.row.ap_id,
+        });
+        let mut res = FederationJson(body).into_response();
+        *res.status_mut() = StatusCode::GONE;
+        return Ok(res);
+    }
     actor_response(&data, p).await
 }
 

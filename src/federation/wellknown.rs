@@ -37,8 +37,11 @@ pub async fn webfinger(
             extract_webfinger_name(&lower, &data).map_err(|_| AppError::not_found("account"))?;
         db::actors::local_by_name(&data.db, name).await?
     };
+    // Deleted accounts and groups that never federate are not found.
     let actor = actor
         .filter(|a| a.kind != ActorKind::Application.as_str())
+        .filter(|a| a.deleted_at.is_none())
+        .filter(|a| crate::service::access::visibility(a).federates())
         .ok_or_else(|| AppError::not_found("account"))?;
     let id = Url::parse(&actor.ap_id)?;
     let kind = ActorKind::parse(&actor.kind).map(ActorKind::as_type);

@@ -108,8 +108,8 @@ pub async fn readable_post(
     }
     if p.held_at.is_some() {
         let me = viewer.map(|v| v.actor.id);
-        let staff = match me {
-            Some(id) => db::roles::role_of(db, g.id, id).await?.is_some(),
+        let staff = match viewer {
+            Some(v) => v.user.is_admin || db::roles::role_of(db, g.id, v.actor.id).await?.is_some(),
             None => false,
         };
         if me != Some(p.author_id) && !staff {

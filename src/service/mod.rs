@@ -5,11 +5,13 @@
 pub mod access;
 pub mod accounts;
 pub mod compose;
+pub mod data;
 pub mod federation;
 pub mod groups;
 pub mod instance;
 pub mod moderation;
 pub mod posts;
+pub mod reports;
 pub mod users;
 
 pub use crate::federation::resolve::new_keypair;

@@ -134,6 +134,21 @@ impl TestInstance {
         body["token"].as_str().expect("token").to_string()
     }
 
+    /// Create an instance admin and sign in: returns the API token.
+    pub async fn create_admin(&self, name: &str) -> String {
+        service::users::create_user(&self.app().state, name, "correct horse", true)
+            .await
+            .expect("admin created");
+        let (token, _) = service::users::login(&self.app().state, name, "correct horse")
+            .await
+            .expect("login");
+        token
+    }
+
+    pub fn shared_inbox(&self) -> String {
+        format!("{}/inbox", self.base)
+    }
+
     /// One API call: status and JSON body (Null when empty).
     pub async fn call(
         &self,

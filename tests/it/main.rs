@@ -13,6 +13,7 @@ mod interop;
 mod lemmy;
 mod load;
 mod metrics;
+mod moderation;
 mod moderation_web;
 mod peer;
 mod policy;

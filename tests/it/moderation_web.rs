@@ -153,7 +153,7 @@ async fn a_moderator_decides_requests_removes_posts_and_locks_threads() {
         assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
         assert!(
             bad.error()
-                .is_some_and(|e| e.contains("unknown join policy 'lottery'")),
+                .is_some_and(|e| e.contains("Unknown join policy &#39;lottery&#39;")),
             "{:?}",
             bad.error()
         );

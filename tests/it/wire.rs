@@ -50,6 +50,7 @@ fn kind(a: &InboxActivity) -> &'static str {
         InboxActivity::Update(_) => "Update",
         InboxActivity::Delete(_) => "Delete",
         InboxActivity::Announce(_) => "Announce",
+        InboxActivity::Flag(_) => "Flag",
         InboxActivity::Ignored(_) => "Ignored",
     }
 }
@@ -64,6 +65,7 @@ fn every_activity_is_read_as_what_it_is() {
         ("mastodon/undo_follow.json", "Undo"),
         ("mastodon/delete_note.json", "Delete"),
         ("mastodon/announce_status.json", "Announce"),
+        ("mastodon/flag.json", "Flag"),
         // Read and set aside (202), never a 400 to a well-behaved server.
         ("mastodon/like.json", "Ignored"),
         ("mastodon/undo_like.json", "Ignored"),

@@ -111,7 +111,11 @@ impl Activity for Announce {
                     .and_then(id_of)
                     .ok_or_else(|| AppError::bad_request("Delete without object"))?;
                 let inner_actor = self.object.get("actor").and_then(id_of);
-                receive_delete(data, &group, &object, inner_actor.as_ref()).await?;
+                if inner_actor.as_ref() == Some(&object) {
+                    receive_account_delete(data, &self.object, &object).await?;
+                } else {
+                    receive_delete(data, &group, &object, inner_actor.as_ref()).await?;
+                }
             }
             // A bare post or its id (Lemmy's Announce(Page)).
             "" | "Page" | "Note" | "Article" => {
@@ -237,6 +241,36 @@ fn addressed_to_members(json: &PostJson, group: &DbActor) -> bool {
         return false;
     };
     json.to.iter().chain(json.cc.iter()).any(|a| a == f)
+}
+
+/// A group passing on a member's account deletion: believed once the
+/// account's own server confirms it is gone (410 or a Tombstone).
+async fn receive_account_delete(
+    data: &Data<AppState>,
+    inner: &serde_json::Value,
+    actor: &Url,
+) -> Result<(), AppError> {
+    let Some(id) = inner.get("id").and_then(id_of) else {
+        return Err(AppError::bad_request("Delete without id"));
+    };
+    if db::actors::by_ap_id(&data.db, actor.as_str())
+        .await?
+        .is_none()
+    {
+        return Ok(());
+    }
+    let gone = match fetch_object_http::<AppState, serde_json::Value>(actor, data).await {
+        Err(activitypub_federation::error::Error::ObjectDeleted(_)) => true,
+        Ok(r) => r.object.get("type").and_then(|t| t.as_str()) == Some("Tombstone"),
+        Err(e) => {
+            tracing::info!(error = %e, "origin did not confirm an account deletion");
+            false
+        }
+    };
+    if gone {
+        super::delete::remove_actor(data, &id, actor, inner).await?;
+    }
+    Ok(())
 }
 
 async fn receive_delete(

@@ -84,7 +84,8 @@ impl Activity for Delete {
     async fn receive(self, data: &Data<AppState>) -> Result<(), AppError> {
         let object_id = self.object_id()?;
         if object_id == *self.actor.inner() {
-            return remove_actor(data, &self).await;
+            let raw = serde_json::to_value(&self)?;
+            return remove_actor(data, &self.id, self.actor.inner(), &raw).await;
         }
         let Some(post) = db::posts::by_ap_id(&data.db, object_id.as_str()).await? else {
             // Not here (yet): the Delete may have overtaken its Create.
@@ -135,21 +136,37 @@ impl Activity for Delete {
 }
 
 /// An account deleted on its own server (Delete whose object is the actor
-/// itself): its memberships end and its posts disappear here.
-async fn remove_actor(data: &Data<AppState>, delete: &Delete) -> Result<(), AppError> {
-    let Some(actor) = db::actors::by_ap_id(&data.db, delete.actor.inner().as_str()).await? else {
+/// itself): its memberships end and its posts disappear here, and each of
+/// our groups it belonged to passes the Delete on to its members' servers
+/// (which got its posts through the group).
+pub async fn remove_actor(
+    data: &Data<AppState>,
+    id: &Url,
+    actor_id: &Url,
+    raw: &serde_json::Value,
+) -> Result<(), AppError> {
+    let Some(actor) = db::actors::by_ap_id(&data.db, actor_id.as_str()).await? else {
         return Ok(());
     };
     if actor.local {
         return Ok(());
     }
     let txn = db::write_txn(&data.db).await?;
-    if !db::activities::record(&txn, delete.id.as_str(), "Delete", actor.ap_id.as_str()).await? {
+    if !db::activities::record(&txn, id.as_str(), "Delete", actor.ap_id.as_str()).await? {
         return Ok(());
+    }
+    for f in db::follows::groups_of(&txn, actor.id).await? {
+        if let Some(g) = db::actors::by_id(&txn, f.group_id).await?
+            && g.local
+            && f.state == crate::domain::FollowState::Accepted.as_str()
+        {
+            outbox::announce_to_members(&txn, &data.urls, &DbActor::new(g)?, raw).await?;
+        }
     }
     db::posts::delete_for_authors(&txn, vec![actor.id]).await?;
     db::follows::remove_followers(&txn, &[actor.id]).await?;
     txn.commit().await?;
+    data.wake_delivery();
     tracing::info!("a remote account was deleted: its posts and memberships removed");
     Ok(())
 }

@@ -1,6 +1,5 @@
 //! Activities we read and set aside without error (202, nothing stored):
-//! likes and reactions (and their Undo), Add/Remove, Move, Block, Flag (until moderation
-//! lands), and Create/Update/Announce of objects that are not posts (a
+//! likes and reactions (and their Undo), Add/Remove, Move, Block, and Create/Update/Announce of objects that are not posts (a
 //! PeerTube `Video`, an `Event`). An `Update` of the sender's own actor
 //! refreshes our copy of it from its origin.
 //! Anything else that fails to parse as a handled activity stays a 400.
@@ -18,7 +17,7 @@ use crate::{
 /// Handled elsewhere: a document of these types that failed to parse there is
 /// malformed, not ignorable.
 const HANDLED: &[&str] = &[
-    "Follow", "Accept", "Reject", "Undo", "Create", "Update", "Delete", "Announce",
+    "Follow", "Accept", "Reject", "Undo", "Create", "Update", "Delete", "Announce", "Flag",
 ];
 /// Post types: a Create/Update of one of these must parse as a post.
 const POSTS: &[&str] = &["Note", "Page", "Article", "Question"];

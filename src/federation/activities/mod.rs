@@ -5,6 +5,7 @@ pub mod accept;
 pub mod announce;
 pub mod create;
 pub mod delete;
+pub mod flag;
 pub mod follow;
 pub mod ignored;
 pub mod reject;
@@ -30,6 +31,7 @@ pub enum InboxActivity {
     Update(update::Update),
     Delete(delete::Delete),
     Announce(announce::Announce),
+    Flag(flag::Flag),
     Ignored(ignored::Ignored),
 }
 
@@ -44,6 +46,7 @@ macro_rules! each {
             InboxActivity::Update($a) => $e,
             InboxActivity::Delete($a) => $e,
             InboxActivity::Announce($a) => $e,
+            InboxActivity::Flag($a) => $e,
             InboxActivity::Ignored($a) => $e,
         }
     };
