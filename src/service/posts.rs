@@ -148,7 +148,7 @@ async fn publish_federation(
     let json = post_to_json(row, data).await?;
     let embedded = serde_json::to_value(&json)?;
     let id = data.urls.new_activity("create");
-    let create = Create::new(id.clone(), &author, json);
+    let create = Create::new(id.clone(), author, json);
     federate(txn, data, author, group, &id, &create, direct).await?;
     if group.row.local && row.thread_id.is_none() {
         // Mastodon shows a group's boost of the post itself, not of a Create.

@@ -196,9 +196,8 @@ async fn receive_post(
         // A members-only group (it says so in its actor document) sends
         // its members posts addressed to its followers; we keep them from
         // anyone here who is not a member. Anything else must be public.
-        if !json.is_public()
-            && !(group.row.visibility == "members" && addressed_to_members(&json, group))
-        {
+        let members_only = group.row.visibility == "members" && addressed_to_members(&json, group);
+        if !(json.is_public() || members_only) {
             return Err(AppError::forbidden("announced post is not public"));
         }
         let ctx = resolve_context(&json, data).await?;

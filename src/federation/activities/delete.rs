@@ -104,9 +104,8 @@ impl Activity for Delete {
             return Ok(());
         };
         // The author, or the (remote) group the post is in, removing it.
-        if !rules::may_change_post(actor.id, post.author_id)
-            && !(actor.id == post.group_id && !actor.local)
-        {
+        let by_its_group = actor.id == post.group_id && !actor.local;
+        if !(rules::may_change_post(actor.id, post.author_id) || by_its_group) {
             tracing::info!(actor = %self.actor, "ignored Delete of someone else's post");
             return Ok(());
         }
