@@ -1,24 +1,39 @@
 //! Home (my groups' threads, newest activity first, or the instance's front
-//! page for visitors) and my settings: profile and password.
+//! page for visitors) and my settings: profile and password; and my data
+//! rights: download everything I wrote, delete my account.
 
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::{extract::Query, http::StatusCode, response::Response};
+use axum::{
+    Router,
+    extract::Query,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
 use serde::Deserialize;
 
 use super::{
     Layout, Notice, ok, render, see_other,
-    session::{CSRF_MESSAGE, Submitted, Viewer},
+    session::{self, CSRF_MESSAGE, Submitted, Viewer},
     views::{self, GroupCard, ThreadItem},
 };
 use crate::{
+    app::AppState,
     db,
     domain::{FollowState, RegistrationMode},
     error::AppError,
     federation::FedData,
-    service::{accounts, instance},
+    service::{accounts, data as my_data, instance},
 };
+
+/// The data-rights pages (merged by `reports::router`).
+pub fn data_router() -> Router<AppState> {
+    Router::new()
+        .route("/me/export", get(export))
+        .route("/me/delete", get(delete_page).post(delete_account))
+}
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -212,6 +227,86 @@ pub async fn change_password(
         Ok(()) => Ok(see_other("/settings?done=password")),
         Err(e) if e.status().is_client_error() => {
             page.password_error = Some(super::capitalise(&e.to_string()));
+            Ok(render(e.status(), &page))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Everything I wrote and my memberships, as one JSON file to keep.
+pub async fn export(data: FedData, viewer: Viewer) -> Result<Response, AppError> {
+    let me = viewer.require()?;
+    let archive = my_data::export(&data, me).await?;
+    let body = serde_json::to_vec_pretty(&archive)?;
+    // Usernames are plain already; keep the header safe whatever they hold.
+    let name: String = me
+        .actor
+        .username
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    let disposition = format!("attachment; filename=\"kindred-{name}.json\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "delete_account.html")]
+struct DeleteAccountPage {
+    l: Layout,
+    handle: String,
+    error: Option<String>,
+}
+
+async fn delete_view(data: &FedData, viewer: &Viewer) -> Result<DeleteAccountPage, AppError> {
+    let me = viewer.require()?;
+    Ok(DeleteAccountPage {
+        l: Layout::new(data, viewer, "Delete your account").await?,
+        handle: format!("@{}@{}", me.actor.username, me.actor.domain),
+        error: None,
+    })
+}
+
+pub async fn delete_page(data: FedData, viewer: Viewer) -> Result<Response, AppError> {
+    Ok(ok(&delete_view(&data, &viewer).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct DeleteAccountForm {
+    password: String,
+}
+
+/// Delete my account (the password again), then sign out the way the
+/// sign-out handler does: the service already ended every session.
+pub async fn delete_account(
+    data: FedData,
+    viewer: Viewer,
+    sub: Submitted<DeleteAccountForm>,
+) -> Result<Response, AppError> {
+    let mut page = delete_view(&data, &viewer).await?;
+    let me = viewer.require()?;
+    if !sub.csrf_ok {
+        page.error = Some(CSRF_MESSAGE.into());
+        return Ok(render(StatusCode::FORBIDDEN, &page));
+    }
+    match my_data::delete_account(&data, me, &sub.form.password).await {
+        Ok(()) => {
+            let mut res = see_other("/?done=account_deleted");
+            if let Some(c) = session::clear_session_cookie(&data.settings) {
+                res.headers_mut().append(header::SET_COOKIE, c);
+            }
+            Ok(res)
+        }
+        Err(e) if e.status().is_client_error() => {
+            page.error = Some(super::capitalise(&e.to_string()));
             Ok(render(e.status(), &page))
         }
         Err(e) => Err(e),

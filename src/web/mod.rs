@@ -10,6 +10,7 @@ mod federation;
 mod groups;
 mod me;
 pub mod moderation;
+pub mod reports;
 pub mod session;
 mod threads;
 mod views;
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(admin::router())
         .merge(federation::router())
         .merge(moderation::router())
+        .merge(reports::router())
         .route("/static/kindred.css", get(stylesheet))
         .layer(middleware::from_fn(html_errors))
         .layer(middleware::from_fn_with_state(state, session::csrf_cookie))
@@ -68,6 +70,8 @@ pub struct Layout {
     pub instance_name: String,
     pub title: String,
     pub me: Option<views::MeView>,
+    /// The viewer is an admin or staffs a group: the nav shows Reports.
+    pub moderates: bool,
     pub csrf: String,
     pub notice: Option<&'static str>,
 }
@@ -79,10 +83,18 @@ impl Layout {
         title: impl Into<String>,
     ) -> Result<Self, AppError> {
         let settings = service::instance::settings(data).await?;
+        let moderates = match &viewer.user {
+            Some(u) if u.user.is_admin => true,
+            Some(u) => !crate::db::roles::groups_of(&data.db, u.actor.id)
+                .await?
+                .is_empty(),
+            None => false,
+        };
         Ok(Layout {
             instance_name: settings.name,
             title: title.into(),
             me: viewer.user.as_ref().map(views::MeView::new),
+            moderates,
             csrf: viewer.csrf.clone(),
             notice: None,
         })
@@ -139,6 +151,12 @@ impl Notice {
             "post_removed" => "The post is removed.",
             "locked" => "The thread is locked: no new replies.",
             "unlocked" => "The thread is unlocked: members can reply again.",
+            "reported" => "Thank you: the group's moderators will look at it.",
+            "reported_admins" => "Thank you: this instance's admins will look at it.",
+            "report_resolved" => "The report is marked resolved.",
+            "report_dismissed" => "The report is dismissed.",
+            "report_forwarded" => "The report is forwarded to the person's instance.",
+            "account_deleted" => "Your account was deleted.",
             _ => return None,
         })
     }
@@ -235,6 +253,7 @@ async fn html_errors(req: Request, next: Next) -> Response {
             instance_name: "Kindred".into(),
             title: error_heading(status).into(),
             me: None,
+            moderates: false,
             csrf: String::new(),
             notice: None,
         },
@@ -335,6 +354,7 @@ pub async fn fallback(headers: axum::http::HeaderMap) -> Response {
                 instance_name: "Kindred".into(),
                 title: "Not found".into(),
                 me: None,
+                moderates: false,
                 csrf: String::new(),
                 notice: None,
             },

@@ -10,6 +10,7 @@ mod hostile;
 mod hostile_rows;
 mod inbox;
 mod interop;
+mod interop_private;
 mod lemmy;
 mod load;
 mod metrics;

@@ -394,6 +394,42 @@ async fn moderation(backend: Backend) {
         "reported by C's instance, not by carol: {on_b}"
     );
 
+    // A remote actor moderating our group (Lemmy's Remove, Lock, Block from
+    // a community): 403, nothing changes.
+    let intruder = remote.actor("Person", "intruder", |_| {});
+    let group_url = format!("{}/groups/lupus", a.base);
+    let dave_post = format!("{}/posts/{dave_thread}", a.base);
+    for (i, (kind, object, target)) in [
+        ("Remove", dave_post.clone(), format!("{group_url}/outbox")),
+        ("Lock", dave_post.clone(), String::new()),
+        ("Block", format!("{}/users/dave", a.base), group_url.clone()),
+        (
+            "Add",
+            format!("{}/users/intruder", remote.base),
+            format!("{group_url}/moderators"),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut act = json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "type": kind, "id": remote.id(&format!("/mod/{i}")), "actor": intruder, "object": object,
+        });
+        if !target.is_empty() {
+            act["target"] = json!(target);
+        }
+        assert_eq!(
+            remote
+                .post(&a.shared_inbox(), &intruder, &act, Sign::default())
+                .await,
+            403,
+            "{kind}"
+        );
+    }
+    let (s, _) = a.get(&format!("/api/v1/posts/{dave_thread}"), None).await;
+    assert_eq!(s, StatusCode::OK, "the post is intact");
+
     // The moderation log lists what was done, for moderators only.
     let (s, log) = a
         .get("/api/v1/groups/lupus/moderation-log", Some(&mo))

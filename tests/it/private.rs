@@ -498,3 +498,78 @@ async fn invitations_and_the_cli() {
     .await;
     assert_eq!(err.expect_err("not staff").status(), StatusCode::FORBIDDEN);
 }
+
+#[test]
+fn the_cli_creates_and_updates_private_groups() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = format!("sqlite://{}/k.db?mode=rwc", dir.path().display());
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kindred"))
+            .args(args)
+            .env("KINDRED_DATABASE_URL", &db)
+            .env("KINDRED_DOMAIN", "localhost:9")
+            .env("KINDRED_DEV_MODE", "true")
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, out, err) = run(&[
+        "group",
+        "create",
+        "pots",
+        "--title",
+        "POTS",
+        "--visibility",
+        "members",
+        "--join",
+        "approval",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("Members only") && out.contains("By approval"),
+        "{out}"
+    );
+    // A bad name fails before anything is written: the name stays free.
+    let (ok, _, err) = run(&[
+        "group",
+        "create",
+        "eds",
+        "--title",
+        "EDS",
+        "--visibility",
+        "secret",
+    ]);
+    assert!(!ok && err.contains("public, members or local"), "{err}");
+    let (ok, out, err) = run(&["group", "create", "eds", "--title", "EDS"]);
+    assert!(ok, "the name was taken by a failed create: {out}{err}");
+    let (ok, out, err) = run(&[
+        "group",
+        "update",
+        "pots",
+        "--visibility",
+        "local",
+        "--join",
+        "invite",
+        "--hide-member-count",
+        "true",
+        "--premoderation",
+        "true",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("This instance only")
+            && out.contains("invitation")
+            && out.contains("hidden")
+            && out.contains("pre-moderation on"),
+        "{out}"
+    );
+    let (ok, _, err) = run(&["group", "update", "pots", "--join", "lottery"]);
+    assert!(!ok && err.contains("open, approval or invite"), "{err}");
+    let (ok, _, err) = run(&["group", "update", "nope", "--join", "open"]);
+    assert!(!ok && err.contains("nope"), "{err}");
+}

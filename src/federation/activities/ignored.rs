@@ -33,6 +33,8 @@ pub struct Ignored {
     object_type: Option<String>,
     #[serde(skip)]
     object_id: Option<Url>,
+    #[serde(skip)]
+    target_id: Option<Url>,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +45,8 @@ struct Raw {
     actor: serde_json::Value,
     #[serde(default)]
     object: serde_json::Value,
+    #[serde(default)]
+    target: serde_json::Value,
 }
 
 impl<'de> Deserialize<'de> for Ignored {
@@ -75,6 +79,7 @@ impl<'de> Deserialize<'de> for Ignored {
             actor: actor.into(),
             object_type,
             object_id: id_of(&raw.object),
+            target_id: id_of(&raw.target),
         })
     }
 }
@@ -91,8 +96,25 @@ impl Activity for Ignored {
         self.actor.inner()
     }
 
-    async fn verify(&self, _data: &Data<AppState>) -> Result<(), AppError> {
+    async fn verify(&self, data: &Data<AppState>) -> Result<(), AppError> {
         crate::federation::objects::require_same_origin(&self.id, self.actor.inner())?;
+        // Moderation of something of ours (Lemmy's Add/Remove of a
+        // moderator or post, Block from a community, Lock of a thread) by a
+        // remote actor: our groups are moderated by their local staff only.
+        let ours = |u: &Option<Url>| {
+            u.as_ref()
+                .is_some_and(|u| crate::federation::objects::same_origin(u, data.urls.base()))
+        };
+        let moderation = match self.kind.as_str() {
+            "Add" | "Remove" | "Block" => ours(&self.target_id),
+            "Lock" => ours(&self.object_id),
+            _ => false,
+        };
+        if moderation {
+            return Err(AppError::forbidden(
+                "only a group's own moderators, on this instance, may moderate it",
+            ));
+        }
         Ok(())
     }
 
