@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(federation::router())
         .merge(moderation::router())
         .merge(reports::router())
+        .merge(me::data_router())
         .route("/static/kindred.css", get(stylesheet))
         .layer(middleware::from_fn(html_errors))
         .layer(middleware::from_fn_with_state(state, session::csrf_cookie))

@@ -44,7 +44,6 @@ pub fn router() -> Router<AppState> {
         .route("/reports", get(reports_page))
         .route("/reports/{id}/close", post(close))
         .route("/reports/{id}/forward", post(forward))
-        .merge(super::me::data_router())
 }
 
 /// The most a report's comment may hold (the service says the same).

@@ -302,6 +302,16 @@ async fn main_journeys_in_chromium() {
     br.press("Save").await;
     br.sees("in force now").await;
     br.check("04e-group-federation").await;
+    // The group's moderation page: settings, requests, bans; and its log.
+    br.goto(&format!("{}/g/mg/moderation", a.base)).await;
+    br.fill("#default_content_warning", "Medication details")
+        .await;
+    br.press("Save settings").await;
+    br.sees("settings are saved").await;
+    br.check("04f-group-moderation").await;
+    br.goto(&format!("{}/g/mg/moderation/log", a.base)).await;
+    br.sees("group.settings").await;
+    br.check("04g-moderation-log").await;
     br.press("Sign out root").await;
     br.sees("You are signed out").await;
     br.check("05-landing").await;

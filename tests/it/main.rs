@@ -21,6 +21,7 @@ mod policy;
 mod private;
 mod process;
 mod remote;
+mod reports_web;
 mod visitor;
 mod web;
 mod wire;
