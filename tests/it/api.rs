@@ -151,6 +151,7 @@ async fn openapi_document_lists_every_api_route() {
         include_str!("../../src/api/auth.rs"),
         include_str!("../../src/api/federation.rs"),
         include_str!("../../src/api/groups.rs"),
+        include_str!("../../src/api/moderation.rs"),
         include_str!("../../src/api/posts.rs"),
         include_str!("../../src/api/openapi.rs"),
     ];
