@@ -179,7 +179,8 @@ pub async fn federate_released(
         return publish_federation(txn, data, &author, group, row, &direct).await;
     }
     let object = Url::parse(&row.ap_id)?;
-    let json = serde_json::Value::String(object.to_string());
+    // Members-only: carried whole (nobody else may fetch it).
+    let json = serde_json::to_value(post_to_json(row, data).await?)?;
     outbox::announce_object_to_members(txn, &data.urls, group, &object, json).await
 }
 

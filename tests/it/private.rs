@@ -205,6 +205,57 @@ async fn members_only(backend: Backend) {
     let (_, v) = b.get(&format!("/api/v1/groups/{handle}"), Some(&bob)).await;
     assert!(v["members"].is_null(), "no count for non-members: {v}");
 
+    // A member on a third instance writes: the group passes it on whole
+    // (it cannot be fetched from C by anyone but C's members), and alice on
+    // B reads it.
+    let cy = c.create_user("cy").await;
+    let (s, v) = c
+        .post(
+            &format!("/api/v1/groups/{handle}/join"),
+            &cy,
+            json!({"note": "hi"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let cy_id = eventually("cy's request at A", || async {
+        let p = db::moderation::pending_requests(a.db(), g.row.id)
+            .await
+            .ok()?;
+        p.into_iter()
+            .find(|(_, p)| p.username == "cy")
+            .map(|(_, p)| p.id)
+    })
+    .await;
+    moderation::approve(&data, Who::Cli, &g, cy_id)
+        .await
+        .expect("approve cy");
+    eventually("cy accepted on C", || async {
+        (membership(&c, &cy, &handle).await == "accepted").then_some(())
+    })
+    .await;
+    let (s, v) = c
+        .post(
+            &format!("/api/v1/groups/{handle}/threads"),
+            &cy,
+            json!({"title": "From C", "content": "Hello from C"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    eventually("cy's thread reaches alice on B", || async {
+        let (_, v) = b
+            .get(&format!("/api/v1/groups/{handle}/threads"), Some(&alice))
+            .await;
+        v.as_array()?
+            .iter()
+            .any(|p| p["title"] == "From C")
+            .then_some(())
+    })
+    .await;
+    let (s, _) = c
+        .get(&format!("/api/v1/groups/{handle}/threads"), Some(&carol))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "carol (refused) reads on C");
+
     // What left A: to members' own inboxes, never to Public or a shared inbox.
     let rows = db::deliveries::list(a.db(), None, 1000)
         .await

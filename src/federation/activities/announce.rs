@@ -185,7 +185,15 @@ async fn receive_post(
     refresh: bool,
 ) -> Result<(), AppError> {
     let id = id_of(object).ok_or_else(|| AppError::bad_request("object without id"))?;
-    let embedded = object.is_object() && same_origin(&id, group.id_url());
+    // A copy from another origin is fetched from there, never trusted —
+    // except a members-only group's post to its members: nobody but a
+    // member may fetch it, so the group (whose signature on the Announce
+    // was verified) vouches for it, as it does for everything in it.
+    let vouched = object.is_object()
+        && group.row.visibility == "members"
+        && serde_json::from_value::<PostJson>(object.clone())
+            .is_ok_and(|j| !j.is_public() && addressed_to_members(&j, group));
+    let embedded = object.is_object() && (same_origin(&id, group.id_url()) || vouched);
     let post = if embedded {
         let json: PostJson = serde_json::from_value(object.clone())
             .map_err(|e| AppError::bad_request(format!("post not understood: {e}")))?;
