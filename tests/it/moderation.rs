@@ -80,6 +80,19 @@ async fn moderation(backend: Backend) {
     join(&b, &alice, &handle).await;
     join(&c, &carol, &handle).await;
 
+    // The group names its moderators (FEP-1b12 / Lemmy: attributedTo).
+    let (s, actor) = a.get("/groups/lupus", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let mods_url = format!("{}/groups/lupus/moderators", a.base);
+    assert_eq!(actor["attributedTo"], mods_url.as_str(), "{actor}");
+    let (s, mods) = a.get("/groups/lupus/moderators", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        mods["orderedItems"],
+        json!([format!("{}/users/mo", a.base)]),
+        "{mods}"
+    );
+
     // Group settings through the API: only its moderators; bad names refused.
     let (s, v) = a
         .call(
