@@ -130,7 +130,7 @@ async fn readable_group(data: &FedData, fetch: &Fetch, name: &str) -> Result<DbA
 }
 
 fn finish(g: &DbActor, res: Response) -> Response {
-    if g.row.visibility == "public" {
+    if crate::service::access::visibility(&g.row) == crate::domain::group::Visibility::Public {
         res
     } else {
         private(res)
@@ -242,7 +242,8 @@ pub async fn get_post(
     if !browser && may_fetch_content(&data, who(&fetch), &group).await.is_err() {
         return Ok(not_found());
     }
-    let public = group.visibility == "public";
+    let public =
+        crate::service::access::visibility(&group) == crate::domain::group::Visibility::Public;
     let seal = |res: Response| if public { res } else { private(res) };
     if browser && !public && row.deleted_at.is_some() {
         return Ok(not_found());

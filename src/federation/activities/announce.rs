@@ -190,7 +190,8 @@ async fn receive_post(
     // member may fetch it, so the group (whose signature on the Announce
     // was verified) vouches for it, as it does for everything in it.
     let vouched = object.is_object()
-        && group.row.visibility == "members"
+        && crate::service::access::visibility(&group.row)
+            == crate::domain::group::Visibility::Members
         && serde_json::from_value::<PostJson>(object.clone())
             .is_ok_and(|j| !j.is_public() && addressed_to_members(&j, group));
     let embedded = object.is_object() && (same_origin(&id, group.id_url()) || vouched);
@@ -204,7 +205,9 @@ async fn receive_post(
         // A members-only group (it says so in its actor document) sends
         // its members posts addressed to its followers; we keep them from
         // anyone here who is not a member. Anything else must be public.
-        let members_only = group.row.visibility == "members" && addressed_to_members(&json, group);
+        let members_only = crate::service::access::visibility(&group.row)
+            == crate::domain::group::Visibility::Members
+            && addressed_to_members(&json, group);
         if !(json.is_public() || members_only) {
             return Err(AppError::forbidden("announced post is not public"));
         }
