@@ -57,6 +57,7 @@ async fn directory_page(
     };
     let groups = rows
         .iter()
+        .filter(|g| access::may_see_profile(viewer.user.as_ref(), g))
         .map(|g| {
             let m = memberships
                 .iter()

@@ -490,6 +490,29 @@ async fn a_local_only_group_never_federates() {
     assert_eq!(s, StatusCode::OK);
     let (s, _) = a.get("/api/v1/groups/here", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, list) = a.get("/api/v1/groups", None).await;
+    assert!(
+        !list.to_string().contains("Only here"),
+        "listed to anonymous: {list}"
+    );
+    let page = reqwest::get(format!("{}/directory", a.base))
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        !page.contains("Only here"),
+        "listed on the public directory page"
+    );
+    let res = reqwest::get(format!("{}/g/here", a.base))
+        .await
+        .expect("get");
+    assert_eq!(
+        res.status(),
+        StatusCode::NOT_FOUND,
+        "the page of a local-only group to anonymous"
+    );
     let (_, v) = a.get("/api/v1/groups/here", Some(&eve)).await;
     assert!(v["members"].is_null(), "the count is hidden: {v}");
 }
