@@ -2,19 +2,14 @@
 //! form, deciding requests to join, removing posts, locking threads, held
 //! posts, bans, invitations and the log — and everyone else kept out.
 
-use kindred::{
-    db::{self, entities::actor},
-    domain::{ActorKind, FollowState},
-};
+use kindred::{db, domain::FollowState};
 use reqwest::StatusCode;
 
 use crate::{
     helpers::{Backend, TestInstance, backends},
     visitor::Visitor,
-    web::admin_of,
+    web::{admin_of, local_group, local_person, sign_up},
 };
-
-const PW: &str = "a long enough password";
 
 async fn open_signups(admin: &mut Visitor) {
     let page = admin
@@ -30,36 +25,9 @@ async fn open_signups(admin: &mut Visitor) {
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
 }
 
-async fn sign_up(k: &TestInstance, name: &str) -> Visitor {
-    let mut v = Visitor::new(&k.base);
-    let page = v
-        .post(
-            "/signup",
-            &[("username", name), ("password", PW), ("confirm", PW)],
-        )
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert!(v.signed_in());
-    v
-}
-
-async fn person(k: &TestInstance, name: &str) -> actor::Model {
-    db::actors::local_by_name_and_kind(k.db(), name, ActorKind::Person)
-        .await
-        .expect("query")
-        .expect("person")
-}
-
-async fn group(k: &TestInstance, name: &str) -> actor::Model {
-    db::actors::local_by_name_and_kind(k.db(), name, ActorKind::Group)
-        .await
-        .expect("query")
-        .expect("group")
-}
-
 async fn membership(k: &TestInstance, who: &str, g: &str) -> Option<FollowState> {
-    let p = person(k, who).await;
-    let g = group(k, g).await;
+    let p = local_person(k, who).await;
+    let g = local_group(k, g).await;
     db::follows::state(k.db(), p.id, g.id).await.expect("state")
 }
 
@@ -142,7 +110,7 @@ async fn a_moderator_decides_requests_removes_posts_and_locks_threads() {
             .await;
         assert_eq!(forged.status, StatusCode::FORBIDDEN);
         assert!(forged.error().is_some_and(|e| e.contains("expired")));
-        assert_eq!(group(&k, "rare").await.join_policy, "open");
+        assert_eq!(local_group(&k, "rare").await.join_policy, "open");
         // Nor does a policy that does not exist; the page says which.
         let bad = mo
             .post(
@@ -157,7 +125,7 @@ async fn a_moderator_decides_requests_removes_posts_and_locks_threads() {
             "{:?}",
             bad.error()
         );
-        assert_eq!(group(&k, "rare").await.join_policy, "open");
+        assert_eq!(local_group(&k, "rare").await.join_policy, "open");
 
         // Join by approval, through the form.
         let saved = mo
@@ -176,7 +144,7 @@ async fn a_moderator_decides_requests_removes_posts_and_locks_threads() {
             "{}",
             saved.body
         );
-        let g = group(&k, "rare").await;
+        let g = local_group(&k, "rare").await;
         assert_eq!(g.join_policy, "approval");
         assert_eq!(g.visibility, "public");
         assert!(!g.premoderation && !g.member_count_hidden);
@@ -195,7 +163,7 @@ async fn a_moderator_decides_requests_removes_posts_and_locks_threads() {
             membership(&k, "ann", "rare").await,
             Some(FollowState::Pending)
         );
-        let ann_row = person(&k, "ann").await;
+        let ann_row = local_person(&k, "ann").await;
         // Her note, written with markup (the join form's note field is not
         // ours to test here): shown as text.
         let f = db::follows::get(k.db(), ann_row.id, g.id)
@@ -425,7 +393,7 @@ async fn held_posts_bans_and_invitations_from_the_moderation_page() {
         )
         .await;
     assert_eq!(saved.location(), "/g/rare/moderation?done=mod_settings");
-    let g = group(&k, "rare").await;
+    let g = local_group(&k, "rare").await;
     assert!(g.premoderation && g.member_count_hidden);
     assert_eq!(
         g.default_content_warning.as_deref(),
@@ -555,7 +523,7 @@ async fn held_posts_bans_and_invitations_from_the_moderation_page() {
     assert_eq!(invited.status, StatusCode::CONFLICT);
     assert_eq!(invited.input_value("invite-handle").as_deref(), Some("ann"));
     // Unban: she can join.
-    let ann_id = person(&k, "ann").await.id;
+    let ann_id = local_person(&k, "ann").await.id;
     let unbanned = mo
         .post(&format!("/g/rare/moderation/bans/{ann_id}/unban"), &[])
         .await;

@@ -3,46 +3,14 @@
 //! (and nobody else sees that page); a member downloads their archive and
 //! deletes their account from their settings.
 
-use kindred::{
-    db::{self, entities::actor},
-    domain::ActorKind,
-};
+use kindred::db;
 use reqwest::{StatusCode, header};
 
 use crate::{
     helpers::{TestInstance, backends},
     visitor::Visitor,
-    web::admin_of,
+    web::{PW, admin_of, local_group, local_person, sign_up},
 };
-
-const PW: &str = "a long enough password";
-
-async fn sign_up(k: &TestInstance, name: &str) -> Visitor {
-    let mut v = Visitor::new(&k.base);
-    let page = v
-        .post(
-            "/signup",
-            &[("username", name), ("password", PW), ("confirm", PW)],
-        )
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert!(v.signed_in());
-    v
-}
-
-async fn person(k: &TestInstance, name: &str) -> actor::Model {
-    db::actors::local_by_name_and_kind(k.db(), name, ActorKind::Person)
-        .await
-        .expect("query")
-        .expect("person")
-}
-
-async fn group(k: &TestInstance, name: &str) -> actor::Model {
-    db::actors::local_by_name_and_kind(k.db(), name, ActorKind::Group)
-        .await
-        .expect("query")
-        .expect("group")
-}
 
 /// The id in a `/t/{id}?…` redirect.
 fn thread_id(location: &str) -> i64 {
@@ -200,7 +168,7 @@ async fn a_member_reports_a_post_and_its_moderator_resolves_it() {
         let own = cy.post(&report_path, &[("comment", "Me")]).await;
         assert_eq!(own.status, StatusCode::BAD_REQUEST, "{}", own.body);
         assert_eq!(own.error().as_deref(), Some("You cannot report yourself"));
-        let g = group(&k, "rare").await;
+        let g = local_group(&k, "rare").await;
         assert!(
             db::moderation::reports(k.db(), vec![g.id], true, 10)
                 .await
@@ -226,8 +194,8 @@ async fn a_member_reports_a_post_and_its_moderator_resolves_it() {
             .expect("reports");
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
-        assert_eq!(r.reporter_id, person(&k, "ann").await.id);
-        assert_eq!(r.target_actor_id, Some(person(&k, "cy").await.id));
+        assert_eq!(r.reporter_id, local_person(&k, "ann").await.id);
+        assert_eq!(r.target_actor_id, Some(local_person(&k, "cy").await.id));
         assert_eq!(r.post_id, Some(t));
         assert_eq!(r.group_id, Some(g.id));
         assert_eq!(r.status, "open");
@@ -335,8 +303,8 @@ async fn a_member_downloads_their_data_and_deletes_their_account() {
         let k = TestInstance::spawn(backend).await;
         let (_admin, _mo, mut cy, t) = group_with_a_thread(&k).await;
         let mut ann = sign_up(&k, "ann").await;
-        let g = group(&k, "rare").await;
-        let cy_row = person(&k, "cy").await;
+        let g = local_group(&k, "rare").await;
+        let cy_row = local_person(&k, "cy").await;
 
         // The settings page offers both.
         cy.get("/settings")

@@ -12,7 +12,7 @@ use crate::{
     visitor::Visitor,
 };
 
-const PW: &str = "a long enough password";
+pub const PW: &str = "a long enough password";
 
 async fn users(k: &TestInstance) -> u64 {
     user::Entity::find().count(k.db()).await.expect("count")
@@ -1007,4 +1007,32 @@ async fn pages_are_locked_down() {
             && session.contains("SameSite=Lax"),
         "{session}"
     );
+}
+
+/// A newcomer signs up through the form (open registration) and is signed in.
+pub async fn sign_up(k: &TestInstance, name: &str) -> Visitor {
+    let mut v = Visitor::new(&k.base);
+    let page = v
+        .post(
+            "/signup",
+            &[("username", name), ("password", PW), ("confirm", PW)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(v.signed_in());
+    v
+}
+
+pub async fn local_person(k: &TestInstance, name: &str) -> kindred::db::entities::actor::Model {
+    kindred::db::actors::local_by_name_and_kind(k.db(), name, kindred::domain::ActorKind::Person)
+        .await
+        .expect("query")
+        .expect("person")
+}
+
+pub async fn local_group(k: &TestInstance, name: &str) -> kindred::db::entities::actor::Model {
+    kindred::db::actors::local_by_name_and_kind(k.db(), name, kindred::domain::ActorKind::Group)
+        .await
+        .expect("query")
+        .expect("group")
 }
