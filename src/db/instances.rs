@@ -65,9 +65,17 @@ pub async fn record_failure(
         .await?
         .map_or(1, |r| r.consecutive_failures);
     if let Some(d) = open_for(failures) {
+        // Only ever lengthened: when failures of one batch finish together,
+        // an earlier count's shorter wait must not land after a later one's.
+        let until = now + d;
         Entity::update_many()
-            .col_expr(Column::OpenUntil, Some(now + d).into())
+            .col_expr(Column::OpenUntil, Some(until).into())
             .filter(Column::Domain.eq(domain))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(Column::OpenUntil.is_null())
+                    .add(Column::OpenUntil.lt(until)),
+            )
             .exec(db)
             .await?;
     }

@@ -43,16 +43,23 @@ pub fn spawn_workers(
 /// Deliveries in flight per remote host, in this process. A host that has
 /// not yet shown it answers quickly (under a second) gets at most
 /// `delivery.per_host` at once, so a slow or dead instance holds only its own
-/// slots; a quick one may use a whole worker's. A slot is given back, and
-/// the host's speed noted, when its guard drops.
+/// slots; a quick one may use a whole worker's, until one of its deliveries
+/// has been out for longer than a second (an instance that just died is
+/// known by that long before its requests time out). A slot is given back,
+/// and the host's speed noted, when its guard drops.
 #[derive(Default)]
-pub struct HostSlots(std::sync::Mutex<std::collections::HashMap<String, HostState>>);
+pub struct HostSlots(
+    std::sync::Mutex<std::collections::HashMap<String, HostState>>,
+    std::sync::atomic::AtomicU64,
+);
 
 #[derive(Default)]
 struct HostState {
     in_flight: usize,
     /// Its last delivery was answered within `QUICK`.
     quick: bool,
+    /// When each delivery in flight started, by slot number.
+    started: Vec<(u64, std::time::Instant)>,
 }
 
 const QUICK: Duration = Duration::from_secs(1);
@@ -60,6 +67,7 @@ const QUICK: Duration = Duration::from_secs(1);
 pub struct HostSlot {
     slots: Arc<HostSlots>,
     host: String,
+    id: u64,
     started: std::time::Instant,
 }
 
@@ -78,16 +86,22 @@ impl HostSlots {
             map.retain(|_, s| s.in_flight > 0);
         }
         let state = map.entry(host.to_string()).or_default();
-        let limit = if state.quick { capacity } else { per_host };
+        let hanging = state.started.iter().any(|(_, t)| t.elapsed() >= QUICK);
+        let quick = state.quick && !hanging;
+        let limit = if quick { capacity } else { per_host };
         if state.in_flight >= limit.max(1) {
-            let ms = if state.quick { 200..700 } else { 2000..5000 };
+            let ms = if quick { 200..700 } else { 2000..5000 };
             return Err(Duration::from_millis(rand::thread_rng().gen_range(ms)));
         }
         state.in_flight += 1;
+        let id = self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        state.started.push((id, started));
         Ok(HostSlot {
             slots: self.clone(),
             host: host.to_string(),
-            started: std::time::Instant::now(),
+            id,
+            started,
         })
     }
 }
@@ -98,6 +112,7 @@ impl Drop for HostSlot {
             && let Some(s) = map.get_mut(&self.host)
         {
             s.in_flight = s.in_flight.saturating_sub(1);
+            s.started.retain(|(id, _)| *id != self.id);
             s.quick = self.started.elapsed() < QUICK;
         }
     }
