@@ -167,7 +167,11 @@ impl App {
                 tracing::error!(error = %e, "server stopped");
             }
         });
-        let workers = delivery::spawn_workers(federation.clone(), shutdown_rx);
+        let mut workers = delivery::spawn_workers(federation.clone(), shutdown_rx.clone());
+        workers.extend(federation::directory::spawn_refresher(
+            federation.clone(),
+            shutdown_rx,
+        ));
         tracing::info!(port, domain = %state.settings.server.domain, dev_mode = state.settings.dev_mode(), "Kindred is up");
         Ok(App {
             port,
@@ -266,6 +270,15 @@ fn content_routes() -> Router<AppState> {
         .route(
             "/groups/{name}/moderators",
             get(routes::get_group_moderators),
+        )
+        .route("/groups/{name}/links", get(routes::get_group_links))
+        .route(
+            "/directory/groups",
+            get(federation::directory::get_directory),
+        )
+        .route(
+            "/directory/instances",
+            get(federation::directory::get_instances),
         )
         .route("/users/{name}", get(routes::get_person))
         .route("/users/{name}/outbox", get(routes::get_person_outbox))

@@ -51,6 +51,18 @@ pub enum Command {
     /// every running process).
     #[command(subcommand)]
     Federation(FederationCommand),
+    /// The directory of groups on this instance and those it knows.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DirectoryCommand {
+    /// Read the directories of the instances this one knows (and of those
+    /// its trusted instances list) now, instead of waiting for the next round.
+    Refresh,
+    /// Search groups as members do, and print the results best first.
+    Search { query: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +170,26 @@ pub enum GroupCommand {
         #[arg(long)]
         content_warning: Option<String>,
     },
+    /// Say what a group is about (replaces what it said): conditions,
+    /// tags, codes (icd10:G70.0, icd11:8C6Y, orpha:589, snomed:91637004),
+    /// languages and region. Each flag may be repeated.
+    About {
+        name: String,
+        #[arg(long = "condition")]
+        conditions: Vec<String>,
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(long = "code")]
+        codes: Vec<String>,
+        #[arg(long = "language")]
+        languages: Vec<String>,
+        /// ISO 3166 country (DE) or subdivision (FR-IDF).
+        #[arg(long)]
+        region: Option<String>,
+        /// Keep the group out of directories (here and elsewhere).
+        #[arg(long)]
+        unlisted: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,6 +289,73 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), AppError> {
                 },
                 if s.premoderation { "on" } else { "off" }
             );
+            Ok(())
+        }
+        Command::Group(GroupCommand::About {
+            name,
+            conditions,
+            tags,
+            codes,
+            languages,
+            region,
+            unlisted,
+        }) => {
+            let change = service::directory::AboutChange {
+                conditions,
+                tags,
+                codes,
+                languages,
+                region,
+                discoverable: !unlisted,
+            };
+            // Checked before connecting: a typo never half-writes.
+            change.check()?;
+            let data = fed_data(settings).await?;
+            let g = local_group(&data, &name).await?;
+            let t =
+                service::directory::set_about(&data, service::federation::Who::Cli, &g, &change)
+                    .await?;
+            let codes: Vec<String> = t.codes.iter().map(ToString::to_string).collect();
+            println!(
+                "group {}: conditions [{}]; codes [{}]; tags [{}]; languages [{}]; region {}; {}",
+                g.handle(),
+                t.conditions.join(", "),
+                codes.join(", "),
+                t.tags.join(", "),
+                t.languages.join(", "),
+                t.region.as_deref().unwrap_or("-"),
+                if unlisted {
+                    "not listed"
+                } else {
+                    "listed in directories"
+                }
+            );
+            Ok(())
+        }
+        Command::Directory(DirectoryCommand::Refresh) => {
+            let data = fed_data(settings).await?;
+            let r = crate::federation::directory::refresh(&data).await?;
+            println!(
+                "read {} instance(s): {} group(s) listed; {} could not be read (see the log)",
+                r.instances_read, r.groups_listed, r.failures
+            );
+            Ok(())
+        }
+        Command::Directory(DirectoryCommand::Search { query }) => {
+            let data = fed_data(settings).await?;
+            let found = service::directory::search(&data, None, &query).await?;
+            if found.is_empty() {
+                println!("no group found for '{query}'");
+            }
+            for e in found {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    e.handle(),
+                    e.group.display_name.as_deref().unwrap_or(""),
+                    e.members.map_or("-".to_string(), |n| n.to_string()),
+                    e.topics.conditions.join("; ")
+                );
+            }
             Ok(())
         }
         Command::User(UserCommand::Create { name, admin }) => {
@@ -540,6 +639,16 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+}
+
+async fn local_group(
+    data: &crate::federation::FedData,
+    name: &str,
+) -> Result<crate::federation::objects::actor::DbActor, AppError> {
+    let row = db::actors::local_by_name_and_kind(&data.db, name, crate::domain::ActorKind::Group)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("group '{name}'")))?;
+    crate::federation::objects::actor::DbActor::new(row)
 }
 
 /// Federation data outside a request (commands that queue activities).

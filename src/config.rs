@@ -21,6 +21,17 @@ pub struct Settings {
     pub web: WebSettings,
     pub log: LogSettings,
     pub metrics: MetricsSettings,
+    pub directory: DirectorySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DirectorySettings {
+    pub refresh_interval_secs: u64,
+    pub max_instances: u64,
+    pub max_groups_per_instance: usize,
+    pub max_page_bytes: usize,
+    pub trusted_instances: Vec<String>,
+    pub max_peers_per_trusted: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -84,6 +84,9 @@ impl AppError {
     pub fn not_found(what: impl Into<String>) -> Self {
         AppError::NotFound(what.into())
     }
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        AppError::Conflict(msg.into())
+    }
     pub fn forbidden(msg: impl Into<String>) -> Self {
         AppError::Forbidden(msg.into())
     }

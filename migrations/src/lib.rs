@@ -10,6 +10,7 @@ mod m20261122_000003_web;
 mod m20261122_000004_instances;
 mod m20261122_000005_federation_policy;
 mod m20261122_000006_group_privacy;
+mod m20261122_000007_directory;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_instances::Migration),
             Box::new(m20261122_000005_federation_policy::Migration),
             Box::new(m20261122_000006_group_privacy::Migration),
+            Box::new(m20261122_000007_directory::Migration),
         ]
     }
 }

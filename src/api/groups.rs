@@ -95,9 +95,18 @@ async fn list(
         Some(id) => db::follows::groups_of(&data.db, id).await?,
         None => vec![],
     };
+    let staff_of = match me {
+        Some(id) => db::roles::groups_of(&data.db, id).await?,
+        None => vec![],
+    };
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        if !access::may_see_profile(me_user.as_ref(), &row) {
+        // A group nobody asked to have listed (private, or unlisted) is
+        // shown only to its members and staff.
+        let mine = memberships.iter().any(|f| f.group_id == row.id) || staff_of.contains(&row.id);
+        if !access::may_see_profile(me_user.as_ref(), &row)
+            || !(mine || crate::service::directory::is_listed(&row))
+        {
             continue;
         }
         let g = DbActor::new(row)?;
@@ -122,8 +131,9 @@ async fn list(
     Ok(Json(out))
 }
 
-/// Looking up a group we don't know yet fetches it: members only.
-async fn find(
+/// Looking up a group we don't know yet fetches it: members only (also
+/// used by `api::directory`).
+pub(super) async fn find(
     data: &FedData,
     handle: &str,
     me: Option<&crate::service::users::CurrentUser>,

@@ -3,6 +3,7 @@
 //! never goes straight to JSON.
 
 pub mod auth;
+pub mod directory;
 pub mod federation;
 pub mod groups;
 pub mod moderation;
@@ -26,6 +27,7 @@ use crate::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(auth::router())
+        .merge(directory::router())
         .merge(federation::router())
         .merge(groups::router())
         .merge(moderation::router())

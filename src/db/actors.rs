@@ -105,6 +105,8 @@ pub struct RemoteActorData {
     pub discoverable: bool,
     /// A remote group that says only its members see its posts.
     pub members_only: bool,
+    /// A group's country or region, already checked.
+    pub region: Option<String>,
 }
 
 /// Insert or refresh a remote actor, keyed by its id.
@@ -127,6 +129,7 @@ pub async fn upsert_remote(db: &impl ConnectionTrait, d: RemoteActorData) -> Res
         manually_approves_followers: Set(d.manually_approves_followers),
         discoverable: Set(d.discoverable),
         visibility: Set(if d.members_only { "members" } else { "public" }.to_string()),
+        region: Set(d.region),
         last_refreshed_at: Set(Some(now)),
         created_at: Set(now),
         ..Default::default()
@@ -146,6 +149,7 @@ pub async fn upsert_remote(db: &impl ConnectionTrait, d: RemoteActorData) -> Res
                     Column::ManuallyApprovesFollowers,
                     Column::Discoverable,
                     Column::Visibility,
+                    Column::Region,
                     Column::LastRefreshedAt,
                 ])
                 .to_owned(),
@@ -346,6 +350,20 @@ pub async fn mark_deleted(db: &impl ConnectionTrait, id: i64) -> Result<(), DbEr
         .col_expr(Column::DeletedAt, Some(Utc::now()).into())
         .col_expr(Column::DisplayName, Option::<String>::None.into())
         .col_expr(Column::Summary, Option::<String>::None.into())
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether a local group is listed in directories.
+pub async fn set_discoverable(
+    db: &impl ConnectionTrait,
+    id: i64,
+    discoverable: bool,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Discoverable, discoverable.into())
         .filter(Column::Id.eq(id))
         .exec(db)
         .await?;

@@ -4,10 +4,12 @@
 pub mod activities;
 pub mod actors;
 pub mod deliveries;
+pub mod directory;
 pub mod entities;
 pub mod follows;
 pub mod instance;
 pub mod instances;
+pub mod links;
 pub mod moderation;
 pub mod policy;
 pub mod posts;

@@ -8,6 +8,7 @@ pub mod markup;
 pub mod policy;
 pub mod retry;
 pub mod rules;
+pub mod topics;
 
 /// What an actor is. Remote `Service` bots count as people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 
 pub mod activities;
 pub mod delivery;
+pub mod directory;
 pub mod inbox;
 pub mod membership;
 pub mod nodeinfo;

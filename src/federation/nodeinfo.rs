@@ -54,30 +54,53 @@ pub async fn met(state: &AppState, host: &str, wrote_to_us: bool) -> Result<(), 
     Ok(())
 }
 
-/// Read `host`'s NodeInfo: the well-known links, then the newest 2.x schema
-/// on the same host. (software name, version).
+/// Read `host`'s NodeInfo: (software name, version).
 pub async fn refresh(
     state: &AppState,
     host: &str,
 ) -> Result<(Option<String>, Option<String>), AppError> {
-    super::policy::check(state, host, None).await?;
-    let dev = state.settings.dev_mode();
-    let scheme = if dev && host.starts_with("localhost") {
+    let doc = read(state, host).await?;
+    let field = |k: &str| {
+        doc.get("software")
+            .and_then(|s| s.get(k))
+            .and_then(|v| v.as_str())
+            .map(|v| v.chars().filter(|c| !c.is_control()).take(100).collect())
+    };
+    Ok((field("name"), field("version")))
+}
+
+/// `host`'s base URL: http only for localhost peers in dev mode.
+pub fn base_of(state: &AppState, host: &str) -> Result<Url, AppError> {
+    let scheme = if state.settings.dev_mode() && host.starts_with("localhost") {
         "http"
     } else {
         "https"
     };
-    let base = Url::parse(&format!("{scheme}://{host}/"))?;
+    Ok(Url::parse(&format!("{scheme}://{host}/"))?)
+}
+
+/// A client for plain (unsigned) reads of other servers' public documents:
+/// no redirects, our timeouts, and the same address checks as the library.
+pub fn client(state: &AppState) -> Result<reqwest::Client, AppError> {
+    let dev = state.settings.dev_mode();
     let timeout = Duration::from_secs(state.settings.federation.request_timeout_secs);
-    let client = reqwest::Client::builder()
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout)
         .dns_resolver(ValidatingDnsResolver::new(vec![], !dev))
         .user_agent(format!("Kindred/{}", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| AppError::internal(format!("http client: {e}")))?;
-    let links = get_json(&client, &base.join(".well-known/nodeinfo")?).await?;
+        .map_err(|e| AppError::internal(format!("http client: {e}")))
+}
+
+/// `host`'s NodeInfo document: the well-known links, then the newest 2.x
+/// schema on the same host; through the federation policy.
+pub async fn read(state: &AppState, host: &str) -> Result<serde_json::Value, AppError> {
+    super::policy::check(state, host, None).await?;
+    let base = base_of(state, host)?;
+    let client = client(state)?;
+    let links = get_json(&client, &base.join(".well-known/nodeinfo")?, MAX_BYTES).await?;
     let href = links
         .get("links")
         .and_then(|l| l.as_array())
@@ -93,20 +116,21 @@ pub async fn refresh(
         .filter(|u| super::objects::authority(u) == host)
         .max_by(|a, b| a.as_str().cmp(b.as_str()))
         .ok_or_else(|| AppError::Remote("no NodeInfo 2.x link on the same host".into()))?;
-    let doc = get_json(&client, &href).await?;
-    let field = |k: &str| {
-        doc.get("software")
-            .and_then(|s| s.get(k))
-            .and_then(|v| v.as_str())
-            .map(|v| v.chars().filter(|c| !c.is_control()).take(100).collect())
-    };
-    Ok((field("name"), field("version")))
+    get_json(&client, &href, MAX_BYTES).await
 }
 
-async fn get_json(client: &reqwest::Client, url: &Url) -> Result<serde_json::Value, AppError> {
+/// GET `url` as JSON, refusing a body over `max_bytes`.
+pub async fn get_json(
+    client: &reqwest::Client,
+    url: &Url,
+    max_bytes: usize,
+) -> Result<serde_json::Value, AppError> {
     let mut res = client
         .get(url.as_str())
-        .header("accept", "application/json")
+        .header(
+            "accept",
+            "application/activity+json, application/ld+json, application/json",
+        )
         .send()
         .await
         .map_err(|e| AppError::Remote(e.to_string()))?;
@@ -120,7 +144,7 @@ async fn get_json(client: &reqwest::Client, url: &Url) -> Result<serde_json::Val
         .map_err(|e| AppError::Remote(e.to_string()))?
     {
         body.extend_from_slice(&chunk);
-        if body.len() > MAX_BYTES {
+        if body.len() > max_bytes {
             return Err(AppError::Remote(format!("{url} is too large")));
         }
     }

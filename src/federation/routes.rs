@@ -102,6 +102,18 @@ fn collection(id: String, total: Option<u64>) -> Response {
     FederationJson(body).into_response()
 }
 
+/// A group's collection `{group}/{name}` listing these ids in full.
+fn listed(g: &DbActor, name: &str, ids: Vec<String>) -> Response {
+    let body = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "type": "OrderedCollection",
+        "id": format!("{}/{name}", g.row.ap_id),
+        "totalItems": ids.len(),
+        "orderedItems": ids,
+    });
+    FederationJson(body).into_response()
+}
+
 /// Members-only content, and every "not here" answer of a content route:
 /// never kept by a shared cache, so one member's copy is never served to
 /// someone else, and a 404 looks the same whether or not something exists.
@@ -174,14 +186,25 @@ pub async fn get_group_moderators(
         .into_iter()
         .map(|(_, a)| a.ap_id)
         .collect();
-    let body = json!({
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "type": "OrderedCollection",
-        "id": format!("{}/moderators", g.row.ap_id),
-        "totalItems": staff.len(),
-        "orderedItems": staff,
-    });
-    Ok(finish(&g, FederationJson(body).into_response()))
+    Ok(finish(&g, listed(&g, "moderators", staff)))
+}
+
+/// The groups a group is linked with (both sides agreed).
+pub async fn get_group_links(
+    data: FedData,
+    fetch: Fetch,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let g = match readable_group(&data, &fetch, &name).await {
+        Ok(g) => g,
+        Err(r) => return Ok(r),
+    };
+    let links: Vec<String> = db::links::accepted_of(&data.db, g.row.id)
+        .await?
+        .into_iter()
+        .map(|a| a.ap_id)
+        .collect();
+    Ok(finish(&g, listed(&g, "links", links)))
 }
 
 /// A group's outbox: its thread count (items are read through the group's

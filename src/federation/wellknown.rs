@@ -100,7 +100,11 @@ pub async fn nodeinfo(data: FedData) -> Result<Response, AppError> {
             "users": { "total": users },
             "localPosts": posts,
         },
-        "metadata": { "groups": groups },
+        "metadata": {
+            "groups": groups,
+            "directory": super::directory::directory_url(&data),
+            "directoryInstances": super::directory::instances_url(&data),
+        },
     }))
     .into_response();
     res.headers_mut().insert(

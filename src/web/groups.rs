@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{
     Layout, Notice, ok, render, see_other,
     session::{CSRF_MESSAGE, Submitted, Viewer},
-    views::{GroupCard, ThreadItem, group_path},
+    views::{DirectoryEntry, GroupCard, GroupLinkView, ThreadItem, TopicsView, group_path},
 };
 use crate::{
     db,
@@ -24,7 +24,7 @@ use crate::{
     },
     error::AppError,
     federation::{FedData, objects::actor::DbActor},
-    service::{access, groups, posts, users::CurrentUser},
+    service::{access, directory, groups, links, posts, users::CurrentUser},
 };
 
 #[derive(Template)]
@@ -32,7 +32,9 @@ use crate::{
 struct DirectoryPage {
     l: Layout,
     q: String,
-    groups: Vec<GroupCard>,
+    groups: Vec<DirectoryEntry>,
+    /// Where "Sign in to join" comes back to, URL-encoded.
+    signin_next: String,
     lookup: String,
     lookup_error: Option<String>,
 }
@@ -50,24 +52,29 @@ async fn directory_page(
     q: &str,
 ) -> Result<DirectoryPage, AppError> {
     let q: String = q.trim().chars().take(200).collect();
-    let rows = db::actors::search_groups(&data.db, &q, 200).await?;
+    let found = directory::search(data, viewer.user.as_ref(), &q).await?;
     let memberships = match &viewer.user {
         Some(u) => db::follows::groups_of(&data.db, u.actor.id).await?,
         None => vec![],
     };
-    let groups = rows
+    let groups = found
         .iter()
-        .filter(|g| access::may_see_profile(viewer.user.as_ref(), g))
-        .map(|g| {
+        .map(|e| {
             let m = memberships
                 .iter()
-                .find(|f| f.group_id == g.id)
+                .find(|f| f.group_id == e.group.id)
                 .and_then(|f| FollowState::parse(&f.state));
-            GroupCard::new(g, m)
+            DirectoryEntry::new(e, m)
         })
         .collect();
+    let back = if q.is_empty() {
+        "/directory".to_string()
+    } else {
+        format!("/directory?q={}", super::urlencode(&q))
+    };
     Ok(DirectoryPage {
         l: Layout::new(data, viewer, "Groups").await?,
+        signin_next: super::urlencode(&back),
         q,
         groups,
         lookup: String::new(),
@@ -163,6 +170,10 @@ struct GroupPage {
     visibility_note: Option<&'static str>,
     /// An invitation link's token, carried into the join form.
     invite: String,
+    /// What it is about: conditions, codes, tags, languages, region.
+    topics: TopicsView,
+    /// Groups it is linked with (both sides agreed).
+    linked: Vec<GroupLinkView>,
 }
 
 #[derive(Deserialize, Default)]
@@ -229,6 +240,13 @@ pub async fn group_page(
             handle: format!("@{}@{}", a.username, a.domain),
         })
         .collect();
+    let topics = TopicsView::new(&db::directory::topics_of(&data.db, &g.row).await?);
+    let linked = links::linked(&data, &g)
+        .await?
+        .iter()
+        .filter(|other| access::may_see_profile(me, &other.row))
+        .map(GroupLinkView::new)
+        .collect();
     let card = GroupCard::new(&g.row, membership);
     let title = card.title.clone();
     Ok(ok(&GroupPage {
@@ -253,6 +271,8 @@ pub async fn group_page(
             Visibility::Local => Some("This instance only: never shared with other servers."),
         },
         invite: q.invite.unwrap_or_default(),
+        topics,
+        linked,
     }))
 }
 

@@ -8,6 +8,7 @@ mod admin;
 mod auth;
 mod federation;
 mod groups;
+mod links;
 mod me;
 pub mod moderation;
 pub mod reports;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/t/{id}", get(threads::thread_page))
         .route("/t/{id}/reply", post(threads::reply))
+        .route("/t/{id}/share", post(threads::share))
         .route("/p/{id}/edit", get(threads::edit_page).post(threads::edit))
         .route(
             "/p/{id}/delete",
@@ -57,6 +59,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(admin::router())
         .merge(federation::router())
         .merge(moderation::router())
+        .merge(links::router())
         .merge(reports::router())
         .merge(me::data_router())
         .route("/static/kindred.css", get(stylesheet))

@@ -1,9 +1,11 @@
 //! A group's moderation pages, for its owner and moderators (and admins):
-//! settings, requests to join, posts held for review, bans, invitations
-//! (`/g/{name}/moderation`) and the moderation log; and what a moderator does
-//! from a thread page: removing a post, locking a thread. The rules and the
-//! federation live in `service::moderation`; these handlers check the form,
-//! call it, and show what happened or what went wrong.
+//! settings, what the group is about (for directories), requests to join,
+//! posts held for review, bans, invitations (`/g/{name}/moderation`) and the
+//! moderation log; and what a moderator does from a thread page: removing a
+//! post, locking a thread. Links between groups, on the same page, are in
+//! `web::links`. The rules and the federation live in `service::moderation`
+//! and `service::directory`; these handlers check the form, call it, and
+//! show what happened or what went wrong.
 
 use askama::Template;
 use axum::{
@@ -29,11 +31,13 @@ use crate::{
     domain::{
         ActorKind,
         group::{JoinPolicy, Visibility},
+        topics::{Topics, split_list},
     },
     error::AppError,
     federation::{FedData, objects::actor::DbActor},
     service::{
         access,
+        directory::{self, AboutChange},
         federation::{Who, require_group_staff},
         moderation::{self as moder, SettingsChange},
         users::CurrentUser,
@@ -45,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/g/{name}/moderation", get(moderation_page))
         .route("/g/{name}/moderation/log", get(log_page))
         .route("/g/{name}/moderation/settings", post(save_settings))
+        .route("/g/{name}/moderation/about", post(save_about))
         .route(
             "/g/{name}/moderation/requests/{actor}/approve",
             post(approve_request),
@@ -97,9 +102,39 @@ struct BanRow {
     since: When,
 }
 
+/// The "About this group" form: what the group is about, as typed.
+struct AboutValues {
+    /// One per line.
+    conditions: String,
+    tags: String,
+    /// One per line, `system:code`.
+    codes: String,
+    languages: String,
+    region: String,
+    discoverable: bool,
+}
+
+impl AboutValues {
+    fn of(t: &Topics, discoverable: bool) -> Self {
+        AboutValues {
+            conditions: t.conditions.join("\n"),
+            tags: t.tags.join(", "),
+            codes: t
+                .codes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            languages: t.languages.join(", "),
+            region: t.region.clone().unwrap_or_default(),
+            discoverable,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "moderation/index.html")]
-struct ModerationPage {
+pub(super) struct ModerationPage {
     l: Layout,
     /// The `/g/…` path segment.
     name: String,
@@ -112,13 +147,17 @@ struct ModerationPage {
     requests: Vec<RequestRow>,
     held: Vec<HeldRow>,
     bans: Vec<BanRow>,
-    error: Option<String>,
+    pub(super) error: Option<String>,
     /// A new invitation link, shown once.
     invite_link: Option<String>,
     /// The forms' values, kept after an error.
     ban_handle: String,
     ban_reason: String,
     invite_handle: String,
+    about: AboutValues,
+    /// Only public groups are listed and link with others.
+    public: bool,
+    pub(super) links: super::links::LinkSections,
 }
 
 struct LogRow {
@@ -148,7 +187,7 @@ fn title_of(g: &DbActor) -> String {
 
 /// One of this instance's groups, and the signed-in viewer as its staff
 /// (401 → sign in; unknown group 404; not staff 403).
-async fn staff_group<'v>(
+pub(super) async fn staff_group<'v>(
     data: &FedData,
     viewer: &'v Viewer,
     name: &str,
@@ -173,7 +212,7 @@ fn excerpt_html(html: &str) -> String {
     format!("{}…", crate::domain::content::sanitize_html(&cut))
 }
 
-async fn page_view(
+pub(super) async fn page_view(
     data: &FedData,
     viewer: &Viewer,
     g: &DbActor,
@@ -216,6 +255,8 @@ async fn page_view(
             since: When::new(b.created_at),
         })
         .collect();
+    let topics = db::directory::topics_of(&data.db, row).await?;
+    let links = super::links::LinkSections::of(data, g).await?;
     Ok(ModerationPage {
         l: Layout::new(data, viewer, format!("{title}: moderation")).await?,
         name: group_path(row),
@@ -247,12 +288,15 @@ async fn page_view(
         ban_handle: String::new(),
         ban_reason: String::new(),
         invite_handle: String::new(),
+        about: AboutValues::of(&topics, row.discoverable),
+        public: visibility == Visibility::Public,
+        links,
     })
 }
 
 /// Re-render the moderation page with an error (and the forms as typed);
 /// a server error stays an error.
-async fn fail(
+pub(super) async fn fail(
     data: &FedData,
     viewer: &Viewer,
     g: &DbActor,
@@ -267,7 +311,7 @@ async fn fail(
     Ok(render(status, &page))
 }
 
-fn done(g: &DbActor, key: &str) -> Response {
+pub(super) fn done(g: &DbActor, key: &str) -> Response {
     see_other(&format!("/g/{}/moderation?done={key}", group_path(&g.row)))
 }
 
@@ -279,8 +323,24 @@ pub async fn moderation_page(
 ) -> Result<Response, AppError> {
     let (_, g) = staff_group(&data, &viewer, &name).await?;
     let mut page = page_view(&data, &viewer, &g).await?;
-    page.l = page.l.with_notice(Notice::from(q.done.as_deref()));
+    let done = q.done.as_deref();
+    page.l = page
+        .l
+        .with_notice(Notice::from(done).or_else(|| notice(done)));
     Ok(ok(&page))
+}
+
+/// This page's own notices (fixed texts, like `Notice`).
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "about" => "What the group is about is saved. It is in force now.",
+        "link_requested" => "The request to link is sent: the other group's moderators decide.",
+        "link_accepted" => "The groups are linked: each group's page lists the other.",
+        "link_refused" => "The request to link is refused.",
+        "link_withdrawn" => "The request to link is withdrawn.",
+        "unlinked" => "The groups are no longer linked.",
+        _ => return None,
+    })
 }
 
 pub async fn log_page(
@@ -351,6 +411,63 @@ pub async fn save_settings(
     };
     match moder::update_settings(&data, Who::User(me), &g, change).await {
         Ok(_) => Ok(done(&g, "mod_settings")),
+        Err(e) => fail(&data, &viewer, &g, e, keep).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct AboutForm {
+    conditions: String,
+    tags: String,
+    codes: String,
+    languages: String,
+    region: String,
+    /// Checkbox: present when ticked.
+    discoverable: Option<String>,
+}
+
+/// Lines of a textarea, trimmed, the empty ones dropped (a condition's
+/// name may hold a comma).
+fn lines(input: &str) -> Vec<String> {
+    input
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+pub async fn save_about(
+    data: FedData,
+    viewer: Viewer,
+    Path(name): Path<String>,
+    sub: Submitted<AboutForm>,
+) -> Result<Response, AppError> {
+    let (me, g) = staff_group(&data, &viewer, &name).await?;
+    let f = sub.form;
+    let keep = |p: &mut ModerationPage| {
+        p.about = AboutValues {
+            conditions: f.conditions.clone(),
+            tags: f.tags.clone(),
+            codes: f.codes.clone(),
+            languages: f.languages.clone(),
+            region: f.region.clone(),
+            discoverable: f.discoverable.is_some(),
+        };
+    };
+    if !sub.csrf_ok {
+        return fail(&data, &viewer, &g, AppError::forbidden(CSRF_MESSAGE), keep).await;
+    }
+    let change = AboutChange {
+        conditions: lines(&f.conditions),
+        tags: split_list(&f.tags),
+        codes: split_list(&f.codes),
+        languages: split_list(&f.languages),
+        region: Some(f.region.trim().to_string()).filter(|r| !r.is_empty()),
+        discoverable: f.discoverable.is_some(),
+    };
+    match directory::set_about(&data, Who::User(me), &g, &change).await {
+        Ok(_) => Ok(done(&g, "about")),
         Err(e) => fail(&data, &viewer, &g, e, keep).await,
     }
 }

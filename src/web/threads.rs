@@ -1,5 +1,5 @@
-//! A thread: the post and its replies, the reply form, editing and deleting
-//! my own posts.
+//! A thread: the post and its replies, the reply form, sharing it into a
+//! linked group, editing and deleting my own posts.
 
 use askama::Template;
 use axum::{
@@ -12,14 +12,14 @@ use serde::Deserialize;
 use super::{
     Layout, Notice, ok, render, see_other,
     session::{CSRF_MESSAGE, Submitted, Viewer},
-    views::{self, GroupCard, PostItem},
+    views::{self, GroupCard, GroupLinkView, PostItem},
 };
 use crate::{
     db::{self, entities::post},
-    domain::FollowState,
+    domain::{FollowState, group::Visibility},
     error::AppError,
     federation::FedData,
-    service::{access, posts},
+    service::{access, links, posts},
 };
 
 #[derive(Template)]
@@ -45,6 +45,13 @@ struct ThreadPage {
     locked: bool,
     /// What went wrong with a moderator's action (remove, lock).
     mod_error: Option<String>,
+    /// Linked groups the viewer may share this thread into (a member, a
+    /// public group).
+    share_targets: Vec<GroupLinkView>,
+    /// The share form, as typed.
+    share_target: i64,
+    share_comment: String,
+    share_error: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -92,6 +99,19 @@ async fn thread_view(
             None => false,
         };
     let locked = p.locked_at.is_some();
+    let share_targets = match viewer.user.as_ref() {
+        Some(u)
+            if membership == Some(FollowState::Accepted)
+                && access::visibility(&g.row) == Visibility::Public =>
+        {
+            links::share_targets(data, u, &g)
+                .await?
+                .iter()
+                .map(GroupLinkView::new)
+                .collect()
+        }
+        _ => vec![],
+    };
     Ok(ThreadPage {
         l: Layout::new(data, viewer, title).await?,
         g: card,
@@ -109,6 +129,10 @@ async fn thread_view(
         moderates,
         locked,
         mod_error: None,
+        share_targets,
+        share_target: 0,
+        share_comment: String::new(),
+        share_error: None,
     })
 }
 
@@ -193,6 +217,44 @@ pub async fn reply(
         ))),
         Err(e) if e.status().is_client_error() => {
             page.error = Some(super::capitalise(&e.to_string()));
+            Ok(render(e.status(), &page))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ShareForm {
+    /// The linked group's id.
+    target: String,
+    comment: String,
+}
+
+/// Share a thread into a linked group: a new thread there, with a link back.
+pub async fn share(
+    data: FedData,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    sub: Submitted<ShareForm>,
+) -> Result<Response, AppError> {
+    let me = viewer.require()?;
+    let f = sub.form;
+    let mut page = thread_view(&data, &viewer, id, None).await?;
+    let target = f.target.trim().parse::<i64>().ok();
+    page.share_target = target.unwrap_or(0);
+    page.share_comment = f.comment.clone();
+    let result = match target {
+        _ if !sub.csrf_ok => Err(AppError::forbidden(CSRF_MESSAGE)),
+        None => Err(AppError::bad_request(
+            "choose the linked group to share into",
+        )),
+        Some(t) => links::share(&data, me, page.op.id, t, &f.comment).await,
+    };
+    match result {
+        Ok(row) => Ok(see_other(&format!("/t/{}?done=posted", row.id))),
+        Err(e) if e.status().is_client_error() => {
+            page.share_error = Some(super::capitalise(&e.to_string()));
             Ok(render(e.status(), &page))
         }
         Err(e) => Err(e),

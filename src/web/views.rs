@@ -8,8 +8,12 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     db::entities::{actor, post},
-    domain::FollowState,
-    service::users::CurrentUser,
+    domain::{
+        FollowState,
+        topics::{CodeSystem, Topics},
+    },
+    federation::objects::actor::DbActor,
+    service::{directory::Entry, users::CurrentUser},
 };
 
 /// The signed-in member, for the frame.
@@ -98,6 +102,130 @@ pub fn group_path(g: &actor::Model) -> String {
         super::path_segment(&g.username)
     } else {
         super::path_segment(&format!("{}@{}", g.username, g.domain))
+    }
+}
+
+/// One condition, code or tag, and the directory search that finds its
+/// groups.
+pub struct TopicTerm {
+    pub text: String,
+    /// Already URL-encoded, for `/directory?q=`.
+    pub q: String,
+}
+
+impl TopicTerm {
+    fn new(text: String, q: &str) -> Self {
+        TopicTerm {
+            text,
+            q: super::urlencode(q),
+        }
+    }
+}
+
+/// What a group says it is about, ready to show.
+pub struct TopicsView {
+    pub conditions: Vec<TopicTerm>,
+    /// `ORPHA:589`, `ICD-10 G70.0`, `SNOMED CT 91637004`.
+    pub codes: Vec<TopicTerm>,
+    /// `#tag`.
+    pub tags: Vec<TopicTerm>,
+    /// `en, de`; empty when none.
+    pub languages: String,
+    pub region: Option<String>,
+}
+
+impl TopicsView {
+    pub fn new(t: &Topics) -> Self {
+        TopicsView {
+            conditions: t
+                .conditions
+                .iter()
+                .map(|c| TopicTerm::new(c.clone(), c))
+                .collect(),
+            codes: t
+                .codes
+                .iter()
+                .map(|c| {
+                    let text = match c.system {
+                        CodeSystem::Orpha => c.code.clone(),
+                        s => format!("{} {}", s.label(), c.code),
+                    };
+                    TopicTerm::new(text, &c.to_string())
+                })
+                .collect(),
+            tags: t
+                .tags
+                .iter()
+                .map(|tag| TopicTerm::new(format!("#{tag}"), tag))
+                .collect(),
+            languages: t.languages.join(", "),
+            region: t.region.clone(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conditions.is_empty()
+            && self.codes.is_empty()
+            && self.tags.is_empty()
+            && self.languages.is_empty()
+            && self.region.is_none()
+    }
+}
+
+/// A group found in the directory.
+pub struct DirectoryEntry {
+    pub card: GroupCard,
+    /// `name@host`.
+    pub handle: String,
+    /// Its host, or "this instance".
+    pub lives: String,
+    pub members: Option<u64>,
+    pub topics: TopicsView,
+    /// "open", "approval" or "invite" (only ours are told apart: another
+    /// instance's group decides when the request arrives).
+    pub join_policy: &'static str,
+}
+
+impl DirectoryEntry {
+    pub fn new(e: &Entry, membership: Option<FollowState>) -> Self {
+        let g = &e.group;
+        DirectoryEntry {
+            card: GroupCard::new(g, membership),
+            handle: e.handle(),
+            lives: if g.local {
+                "this instance".into()
+            } else {
+                g.domain.clone()
+            },
+            members: e.members,
+            topics: TopicsView::new(&e.topics),
+            join_policy: if g.local {
+                crate::domain::group::JoinPolicy::of(&g.join_policy).as_str()
+            } else {
+                "open"
+            },
+        }
+    }
+}
+
+/// Another group, named and linked: a linked group, a share target.
+pub struct GroupLinkView {
+    pub id: i64,
+    pub path: String,
+    /// `name@host`.
+    pub handle: String,
+    pub title: String,
+}
+
+impl GroupLinkView {
+    pub fn new(g: &DbActor) -> Self {
+        let card = GroupCard::new(&g.row, None);
+        GroupLinkView {
+            id: g.row.id,
+            path: card.path,
+            handle: g.handle(),
+            title: card.title,
+        }
     }
 }
 
@@ -266,6 +394,8 @@ mod tests {
                 premoderation: false,
                 default_content_warning: None,
                 deleted_at: None,
+                region: None,
+                remote_member_count: None,
             },
         )
     }

@@ -149,6 +149,7 @@ async fn openapi_document_lists_every_api_route() {
     let paths = doc["paths"].as_object().expect("paths");
     let sources = [
         include_str!("../../src/api/auth.rs"),
+        include_str!("../../src/api/directory.rs"),
         include_str!("../../src/api/federation.rs"),
         include_str!("../../src/api/groups.rs"),
         include_str!("../../src/api/moderation.rs"),

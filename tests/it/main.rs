@@ -4,6 +4,8 @@
 mod api;
 mod browser;
 mod delivery;
+mod directory;
+mod directory_web;
 mod federation;
 mod helpers;
 mod hostile;

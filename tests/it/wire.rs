@@ -51,6 +51,7 @@ fn kind(a: &InboxActivity) -> &'static str {
         InboxActivity::Delete(_) => "Delete",
         InboxActivity::Announce(_) => "Announce",
         InboxActivity::Flag(_) => "Flag",
+        InboxActivity::Link(_) => "Link",
         InboxActivity::Ignored(_) => "Ignored",
     }
 }

@@ -46,6 +46,10 @@ pub struct Model {
     /// A deleted account: the row stays, as a tombstone, so the handle is
     /// never given to someone else.
     pub deleted_at: Option<DateTimeUtc>,
+    /// A group's country or region (ISO 3166), if it names one.
+    pub region: Option<String>,
+    /// A remote group's member count, as its followers collection says.
+    pub remote_member_count: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -25,6 +25,10 @@ pub struct Model {
     pub version: Option<String>,
     /// When its NodeInfo was last read (or tried).
     pub nodeinfo_at: Option<DateTimeUtc>,
+    /// Where it publishes its directory of groups (NodeInfo `metadata.directory`).
+    pub directory_url: Option<String>,
+    /// When we last read that directory.
+    pub directory_read_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -85,6 +85,10 @@ impl Activity for Accept {
     }
 
     async fn receive(self, data: &Data<AppState>) -> Result<(), AppError> {
+        if super::link::answered(data, &self.id, "Accept", self.actor.inner(), &self.object).await?
+        {
+            return Ok(());
+        }
         let Some(follow) = answered_follow(data, self.actor.inner(), &self.object).await? else {
             tracing::info!(actor = %self.actor, "ignored Accept for a Follow we did not send");
             return Ok(());

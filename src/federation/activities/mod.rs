@@ -8,6 +8,7 @@ pub mod delete;
 pub mod flag;
 pub mod follow;
 pub mod ignored;
+pub mod link;
 pub mod reject;
 pub mod undo;
 pub mod update;
@@ -32,6 +33,7 @@ pub enum InboxActivity {
     Delete(delete::Delete),
     Announce(announce::Announce),
     Flag(flag::Flag),
+    Link(link::Link),
     Ignored(ignored::Ignored),
 }
 
@@ -47,6 +49,7 @@ macro_rules! each {
             InboxActivity::Delete($a) => $e,
             InboxActivity::Announce($a) => $e,
             InboxActivity::Flag($a) => $e,
+            InboxActivity::Link($a) => $e,
             InboxActivity::Ignored($a) => $e,
         }
     };

@@ -50,6 +50,10 @@ impl Activity for Reject {
     }
 
     async fn receive(self, data: &Data<AppState>) -> Result<(), AppError> {
+        if super::link::answered(data, &self.id, "Reject", self.actor.inner(), &self.object).await?
+        {
+            return Ok(());
+        }
         let Some(follow) = answered_follow(data, self.actor.inner(), &self.object).await? else {
             return Ok(());
         };

@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{authority, same_origin};
+use super::{authority, one_or_many, same_origin};
 use crate::{
     app::AppState,
     db::{self, actors::RemoteActorData, entities::actor},
-    domain::{ActorKind, content},
+    domain::{ActorKind, content, topics::Topics},
     error::AppError,
 };
 
@@ -143,6 +143,102 @@ pub struct ActorJson {
         deserialize_with = "deserialize_skip_error"
     )]
     pub members_only: Option<bool>,
+    /// A group's tags, as `Hashtag`s (Mastodon and Lemmy read these).
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub tag: Vec<serde_json::Value>,
+    /// Kindred extension: the conditions a group is about, free text.
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub conditions: Vec<String>,
+    /// Kindred extension: standard codes of those conditions, each a code
+    /// system URI (as HL7 FHIR names them) and a code.
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub condition_codes: Vec<CodeJson>,
+    /// A group's languages, in Lemmy's shape (`identifier`: BCP 47).
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub language: Vec<LanguageJson>,
+    /// Kindred extension: a group's country or region (ISO 3166).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
+    pub region: Option<String>,
+    /// Kindred extension: the collection of groups this one is linked with.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
+    pub links: Option<Url>,
+    /// Kindred extension, on the instance actor: its directory of groups.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
+    pub directory: Option<Url>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeJson {
+    pub system: String,
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LanguageJson {
+    pub identifier: String,
+    pub name: String,
+}
+
+impl ActorJson {
+    /// What a remote group says it is about: valid entries only, bounded.
+    fn topics(&self) -> Topics {
+        let hashtags: Vec<String> = self
+            .tag
+            .iter()
+            .take(50)
+            .filter(|t| t.get("type").and_then(|k| k.as_str()) == Some("Hashtag"))
+            .filter_map(|t| t.get("name").and_then(|n| n.as_str()))
+            .map(str::to_string)
+            .collect();
+        let codes: Vec<(String, String)> = self
+            .condition_codes
+            .iter()
+            .take(50)
+            .map(|c| (c.system.clone(), c.code.clone()))
+            .collect();
+        let languages: Vec<String> = self
+            .language
+            .iter()
+            .take(20)
+            .map(|l| l.identifier.clone())
+            .collect();
+        let conditions: Vec<String> = self.conditions.iter().take(50).cloned().collect();
+        Topics::lenient(
+            &conditions,
+            &hashtags,
+            &codes,
+            &languages,
+            self.region.as_deref(),
+        )
+    }
 }
 
 /// The `@context` of actor documents: ActivityStreams, security (keys), and
@@ -156,8 +252,18 @@ pub fn actor_context() -> serde_json::Value {
             "toot": "http://joinmastodon.org/ns#",
             "discoverable": "toot:discoverable",
             "indexable": "toot:indexable",
+            "Hashtag": "as:Hashtag",
             "kindred": "https://kindred.example/ns#",
-            "membersOnly": "kindred:membersOnly"
+            "membersOnly": "kindred:membersOnly",
+            "conditions": "kindred:conditions",
+            "conditionCodes": "kindred:conditionCodes",
+            "system": {"@id": "kindred:system", "@type": "@id"},
+            "code": "kindred:code",
+            "language": "kindred:language",
+            "identifier": "kindred:identifier",
+            "region": "kindred:region",
+            "links": {"@id": "kindred:links", "@type": "@id"},
+            "directory": {"@id": "kindred:directory", "@type": "@id"}
         }
     ])
 }
@@ -194,6 +300,12 @@ impl Object for DbActor {
             .ok_or_else(|| AppError::internal("bad actor kind"))?;
         let shared_inbox = data.urls.shared_inbox();
         let parse = |s: &Option<String>| s.as_deref().and_then(|s| Url::parse(s).ok());
+        let is_group = kind == ActorKind::Group;
+        let topics = if is_group {
+            db::directory::topics_of(&data.db, r).await?
+        } else {
+            Topics::default()
+        };
         Ok(ActorJson {
             kind: kind.as_type().to_string(),
             id: self.id.clone(),
@@ -219,6 +331,40 @@ impl Object for DbActor {
                 && crate::service::access::visibility(r)
                     != crate::domain::group::Visibility::Public)
                 .then_some(true),
+            tag: topics
+                .tags
+                .iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "type": "Hashtag",
+                        "href": data.urls.tag(t),
+                        "name": format!("#{t}"),
+                    })
+                })
+                .collect(),
+            conditions: topics.conditions.clone(),
+            condition_codes: topics
+                .codes
+                .iter()
+                .map(|c| CodeJson {
+                    system: c.system.uri().to_string(),
+                    code: c.code.clone(),
+                })
+                .collect(),
+            language: topics
+                .languages
+                .iter()
+                .map(|l| LanguageJson {
+                    identifier: l.clone(),
+                    name: l.clone(),
+                })
+                .collect(),
+            region: topics.region.clone(),
+            links: is_group
+                .then(|| Url::parse(&format!("{}/links", r.ap_id)))
+                .transpose()?,
+            directory: (kind == ActorKind::Application)
+                .then(|| crate::federation::directory::directory_url(data)),
         })
     }
 
@@ -260,8 +406,14 @@ impl Object for DbActor {
     async fn from_json(json: ActorJson, data: &Data<AppState>) -> Result<Self, AppError> {
         let kind = ActorKind::from_as_type(&json.kind)
             .ok_or_else(|| AppError::bad_request("unsupported actor type"))?;
+        let topics = if kind == ActorKind::Group {
+            json.topics()
+        } else {
+            Topics::default()
+        };
+        let txn = db::write_txn(&data.db).await?;
         let row = db::actors::upsert_remote(
-            &data.db,
+            &txn,
             RemoteActorData {
                 ap_id: json.id.to_string(),
                 kind,
@@ -283,9 +435,14 @@ impl Object for DbActor {
                 manually_approves_followers: json.manually_approves_followers,
                 discoverable: json.discoverable,
                 members_only: json.members_only == Some(true),
+                region: topics.region.clone(),
             },
         )
         .await?;
+        if kind == ActorKind::Group {
+            db::directory::set_topics(&txn, row.id, &topics).await?;
+        }
+        txn.commit().await?;
         DbActor::new(row)
     }
 }
