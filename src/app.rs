@@ -77,6 +77,10 @@ pub struct AppState {
     pub host_slots: Arc<delivery::HostSlots>,
     /// This process's copy of the federation policy (see `federation::policy`).
     pub policy: Arc<federation::policy::Cache>,
+    /// Signing threads and parsed local keys (see `federation::signing`).
+    pub signer: Arc<federation::signing::Signer>,
+    /// The client deliveries are sent with (built on first use).
+    pub delivery_http: Arc<std::sync::OnceLock<reqwest::Client>>,
 }
 
 impl AppState {
@@ -103,6 +107,8 @@ impl AppState {
             policy: Arc::default(),
             metrics: Arc::default(),
             host_slots: Arc::default(),
+            signer: Arc::default(),
+            delivery_http: Arc::default(),
             contacts: Arc::default(),
         })
     }

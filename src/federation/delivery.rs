@@ -5,16 +5,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use activitypub_federation::{
-    activity_sending::SendActivityTask, config::FederationConfig, traits::Activity,
-};
+use activitypub_federation::config::FederationConfig;
 use chrono::Utc;
 use rand::Rng;
-use serde::Serialize;
 use tokio::sync::watch;
 use url::Url;
 
-use super::objects::actor::DbActor;
 use crate::{
     app::AppState,
     db::{self, entities::delivery},
@@ -342,80 +338,6 @@ pub async fn instance_is_up(
     Ok(())
 }
 
-/// A stored activity, sent as stored. Only used to hand id, actor and body to
-/// the crate's signer; it is never received.
-#[derive(Debug)]
-struct StoredActivity {
-    id: Url,
-    actor: Url,
-    json: serde_json::Value,
-}
-
-impl Serialize for StoredActivity {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.json.serialize(s)
-    }
-}
-
-#[async_trait::async_trait]
-impl Activity for StoredActivity {
-    type DataType = AppState;
-    type Error = AppError;
-    fn id(&self) -> &Url {
-        &self.id
-    }
-    fn actor(&self) -> &Url {
-        &self.actor
-    }
-    async fn verify(&self, _: &super::FedData) -> Result<(), AppError> {
-        Err(AppError::internal("outgoing activity cannot be received"))
-    }
-    async fn receive(self, _: &super::FedData) -> Result<(), AppError> {
-        Err(AppError::internal("outgoing activity cannot be received"))
-    }
-}
-
-/// What the inbox answered (status, Retry-After), seen by `ObserveResponses`
-/// while the library sends: the library itself reports a final 4xx as success.
-#[derive(Debug, Clone, Copy)]
-struct Observed {
-    status: u16,
-    retry_after: Option<chrono::Duration>,
-}
-
-tokio::task_local! {
-    static OBSERVED: std::cell::Cell<Option<Observed>>;
-}
-
-/// Client middleware: inside a delivery (the task-local is set), record the
-/// inbox's status and `Retry-After`. Elsewhere it does nothing.
-pub struct ObserveResponses;
-
-#[async_trait::async_trait]
-impl reqwest_middleware::Middleware for ObserveResponses {
-    async fn handle(
-        &self,
-        req: reqwest::Request,
-        extensions: &mut axum::http::Extensions,
-        next: reqwest_middleware::Next<'_>,
-    ) -> reqwest_middleware::Result<reqwest::Response> {
-        let res = next.run(req, extensions).await;
-        if let Ok(r) = &res {
-            let retry_after = r
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| retry::parse_retry_after(v, Utc::now()));
-            let seen = Observed {
-                status: r.status().as_u16(),
-                retry_after,
-            };
-            let _ = OBSERVED.try_with(|c| c.set(Some(seen)));
-        }
-        res
-    }
-}
-
 /// A delivery's result: the outcome, why (for the row), and how long the
 /// remote asked us to wait.
 struct Sent {
@@ -481,54 +403,109 @@ async fn deliver_one(data: &super::FedData, row: delivery::Model) {
     }
 }
 
+/// Sign and POST one delivery. The body is the stored payload, byte for
+/// byte; the signature covers `(request-target) host date digest`.
 async fn send(data: &super::FedData, row: &delivery::Model) -> Result<Sent, AppError> {
-    let signer = db::actors::by_id(&data.db, row.actor_id)
-        .await?
-        .ok_or_else(|| AppError::internal("signing actor gone"))?;
-    let signer = DbActor::new(signer)?;
-    let json: serde_json::Value = serde_json::from_str(&row.payload)?;
-    let activity = StoredActivity {
-        id: Url::parse(&row.activity_ap_id)?,
-        actor: signer.id_url().clone(),
-        json,
+    use super::signing;
+    let refused = |why: &str| Sent {
+        outcome: retry::Outcome::Refused,
+        why: why.into(),
+        retry_after: None,
+        status: Some(0),
     };
     let inbox = Url::parse(&row.inbox)?;
-    let tasks = SendActivityTask::prepare(&activity, &signer, vec![inbox], data).await?;
-    let Some(task) = tasks.into_iter().next() else {
-        return Ok(Sent {
-            outcome: retry::Outcome::Refused,
-            why: "inbox refused by URL policy".into(),
-            retry_after: None,
-            status: Some(0),
-        });
+    let http_ok =
+        inbox.scheme() == "https" || (inbox.scheme() == "http" && data.settings.dev_mode());
+    if !http_ok || inbox.host_str().is_none() {
+        return Ok(refused("inbox refused: not an https URL"));
+    }
+    let host = super::objects::authority(&inbox);
+    if host == data.settings.server.domain {
+        return Ok(refused("inbox refused: it is ours"));
+    }
+    let key = match data.signer.cached(row.actor_id) {
+        Some(k) => k,
+        None => {
+            let actor = db::actors::by_id(&data.db, row.actor_id)
+                .await?
+                .ok_or_else(|| AppError::internal("signing actor gone"))?;
+            let pem = actor
+                .private_key
+                .as_deref()
+                .ok_or_else(|| AppError::internal("the signing actor has no private key"))?;
+            data.signer
+                .keep(row.actor_id, signing::Key::from_pem(&actor.ap_id, pem)?)
+        }
     };
-    let (result, seen) = OBSERVED
-        .scope(std::cell::Cell::new(None), async {
-            let r = task.sign_and_send(data).await;
-            (r, OBSERVED.with(|c| c.get()))
-        })
+    let body = row.payload.clone();
+    let digest = signing::digest(body.as_bytes());
+    let date = signing::http_date();
+    let mut target = inbox.path().to_string();
+    if let Some(q) = inbox.query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    let signature = {
+        let (host, date, digest) = (host.clone(), date.clone(), digest.clone());
+        data.signer
+            .run(move || signing::post_signature(&key, &target, &host, &date, &digest))
+            .await?
+    };
+    let client = match data.delivery_http.get() {
+        Some(c) => c,
+        None => {
+            let _ = data.delivery_http.set(super::http_client(data)?);
+            data.delivery_http
+                .get()
+                .ok_or_else(|| AppError::internal("no delivery client"))?
+        }
+    };
+    let answer = client
+        .post(inbox)
+        .header("content-type", "application/activity+json")
+        .header("host", host)
+        .header("date", date)
+        .header("digest", digest)
+        .header("signature", signature)
+        .body(body)
+        .send()
         .await;
-    Ok(match (seen, result) {
-        (Some(o), _) => Sent {
-            outcome: retry::classify(o.status),
-            why: format!("inbox answered {}", o.status),
-            retry_after: o.retry_after,
-            status: Some(o.status),
-        },
+    Ok(match answer {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let retry_after = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry::parse_retry_after(v, Utc::now()));
+            drain(r).await;
+            Sent {
+                outcome: retry::classify(status),
+                why: format!("inbox answered {status}"),
+                retry_after,
+                status: Some(status),
+            }
+        }
         // No answer at all: connection refused, timeout, TLS…
-        (None, Err(e)) => Sent {
+        Err(e) => Sent {
             outcome: retry::Outcome::Retry,
             why: e.to_string(),
             retry_after: None,
             status: None,
         },
-        (None, Ok(())) => Sent {
-            outcome: retry::Outcome::Delivered,
-            why: String::new(),
-            retry_after: None,
-            status: Some(200),
-        },
     })
+}
+
+/// Read (and drop) up to 64 KiB of an answer, so its connection can be used
+/// again; a longer answer closes it.
+async fn drain(mut r: reqwest::Response) {
+    let mut read = 0;
+    while let Ok(Some(chunk)) = r.chunk().await {
+        read += chunk.len();
+        if read > 64 * 1024 {
+            break;
+        }
+    }
 }
 
 pub fn host_of(url: &str) -> String {

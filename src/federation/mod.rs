@@ -33,16 +33,12 @@ pub type FedData = Data<AppState>;
 pub use activitypub_federation::config::FederationMiddleware;
 pub use objects::PUBLIC as PUBLIC_AUDIENCE;
 
-/// The crate's configuration. In dev mode plain http, ports and loopback
-/// peers are allowed (tests, local demos); otherwise the DNS resolver refuses
-/// private and loopback addresses at connect time.
-pub async fn build_config(
-    state: AppState,
-    instance_actor: &objects::actor::DbActor,
-) -> Result<FederationConfig<AppState>, AppError> {
+/// Our HTTP client for fetches and deliveries: no redirects, our timeouts,
+/// and (outside dev mode) no private or loopback addresses.
+pub fn http_client(state: &AppState) -> Result<reqwest::Client, AppError> {
     let dev = state.settings.dev_mode();
     let timeout = Duration::from_secs(state.settings.federation.request_timeout_secs);
-    let client = reqwest::Client::builder()
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout)
@@ -53,21 +49,35 @@ pub async fn build_config(
         ))
         .dns_resolver(ValidatingDnsResolver::new(vec![], !dev))
         .build()
-        .map_err(|e| AppError::internal(format!("http client: {e}")))?;
+        .map_err(|e| AppError::internal(format!("http client: {e}")))
+}
+
+/// The crate's configuration. In dev mode plain http, ports and loopback
+/// peers are allowed (tests, local demos); otherwise the DNS resolver refuses
+/// private and loopback addresses at connect time.
+pub async fn build_config(
+    state: AppState,
+    instance_actor: &objects::actor::DbActor,
+) -> Result<FederationConfig<AppState>, AppError> {
+    let dev = state.settings.dev_mode();
+    let timeout = Duration::from_secs(state.settings.federation.request_timeout_secs);
+    let client = http_client(&state)?;
     FederationConfig::builder()
         .domain(state.settings.server.domain.clone())
         .app_data(state.clone())
         .client(
             reqwest_middleware::ClientBuilder::new(client)
                 .with(signing::SignGets::new(
-                    &instance_actor.row.ap_id,
-                    instance_actor
-                        .row
-                        .private_key
-                        .as_deref()
-                        .unwrap_or_default(),
-                )?)
-                .with(delivery::ObserveResponses)
+                    signing::Key::from_pem(
+                        &instance_actor.row.ap_id,
+                        instance_actor
+                            .row
+                            .private_key
+                            .as_deref()
+                            .unwrap_or_default(),
+                    )?,
+                    state.signer.clone(),
+                ))
                 .build(),
         )
         .debug(dev)
