@@ -43,14 +43,14 @@ pub async fn announce_to_members<A: Serialize>(
     group: &DbActor,
     inner: &A,
 ) -> Result<(), AppError> {
-    announce(db, urls, group, serde_json::to_value(inner)?).await
+    let inboxes = member_inboxes(db, group).await?;
+    announce(db, urls, group, serde_json::to_value(inner)?, inboxes).await
 }
 
-/// The group boosts a new thread: what Mastodon (and other microblogs) show
-/// in their followers' timelines. A public group's boost names the post by
-/// id (receivers fetch it); a members-only group's carries the post itself,
-/// since only members may fetch it. FEP-1b12 servers get it too and find the
-/// post they already have.
+/// The group boosts a post by id (a public group) or whole (a members-only
+/// one: only members may fetch it): what Mastodon and other microblogs show
+/// in their followers' timelines. FEP-1b12 servers find the post they
+/// already have.
 pub async fn announce_object_to_members(
     db: &impl ConnectionTrait,
     urls: &Urls,
@@ -58,12 +58,106 @@ pub async fn announce_object_to_members(
     object: &Url,
     embedded: serde_json::Value,
 ) -> Result<(), AppError> {
-    let object = if crate::service::access::visibility(&group.row) == Visibility::Public {
+    let inboxes = member_inboxes(db, group).await?;
+    let object = boosted(group, object, embedded);
+    announce(db, urls, group, object, inboxes).await
+}
+
+/// A new thread in our group, `create` by its author: each member server
+/// gets the boost it reads, by the software its NodeInfo names (see
+/// `boost_form`): FEP-1b12 servers the `Announce(Create)`, microblogs the
+/// `Announce` of the post, an unknown server both. Every boost is a signed
+/// delivery, and signing is most of a fan-out's cost.
+pub async fn announce_thread_to_members<A: Serialize>(
+    db: &impl ConnectionTrait,
+    urls: &Urls,
+    group: &DbActor,
+    create: &A,
+    object: &Url,
+    embedded: serde_json::Value,
+) -> Result<(), AppError> {
+    let inboxes = member_inboxes(db, group).await?;
+    let mut hosts: Vec<String> = inboxes
+        .iter()
+        .map(|i| super::delivery::host_of(i))
+        .collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    let mut known = std::collections::HashMap::new();
+    for chunk in hosts.chunks(500) {
+        known.extend(db::instances::by_domains(db, chunk.to_vec()).await?);
+    }
+    let form = |inbox: &String| {
+        boost_form(
+            known
+                .get(&super::delivery::host_of(inbox))
+                .and_then(|i| i.software.as_deref()),
+        )
+    };
+    let (activity, object_form): (Vec<String>, Vec<String>) = (
+        inboxes
+            .iter()
+            .filter(|i| form(i) != BoostForm::Object)
+            .cloned()
+            .collect(),
+        inboxes
+            .iter()
+            .filter(|i| form(i) != BoostForm::Activity)
+            .cloned()
+            .collect(),
+    );
+    announce(db, urls, group, serde_json::to_value(create)?, activity).await?;
+    let object = boosted(group, object, embedded);
+    announce(db, urls, group, object, object_form).await
+}
+
+/// Which boost of a new thread a server reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoostForm {
+    /// `Announce(Create(Page))` (FEP-1b12 group software).
+    Activity,
+    /// `Announce(Page)` by id or whole (microblogs: they cannot process an
+    /// announced activity).
+    Object,
+    /// Not known: both.
+    Both,
+}
+
+/// By the NodeInfo `software.name` of the member's server.
+pub fn boost_form(software: Option<&str>) -> BoostForm {
+    let name = software.map(str::to_ascii_lowercase);
+    match name.as_deref() {
+        Some("kindred" | "lemmy" | "mbin" | "kbin" | "piefed") => BoostForm::Activity,
+        Some(
+            "mastodon" | "hometown" | "glitchsoc" | "pleroma" | "akkoma" | "misskey" | "sharkey"
+            | "firefish" | "iceshrimp" | "gotosocial" | "snac" | "takahe",
+        ) => BoostForm::Object,
+        _ => BoostForm::Both,
+    }
+}
+
+/// What a boost of the post names: its id (a public group), or the post
+/// itself (members-only: nobody else may fetch it).
+fn boosted(group: &DbActor, object: &Url, embedded: serde_json::Value) -> serde_json::Value {
+    if crate::service::access::visibility(&group.row) == Visibility::Public {
         serde_json::Value::String(object.to_string())
     } else {
         embedded
-    };
-    announce(db, urls, group, object).await
+    }
+}
+
+/// A public group's remote members' (shared) inboxes; a members-only
+/// group's members' own inboxes (a shared inbox would hand the post to a
+/// server to pass around). None for a group that does not federate.
+async fn member_inboxes(
+    db: &impl ConnectionTrait,
+    group: &DbActor,
+) -> Result<Vec<String>, AppError> {
+    Ok(match crate::service::access::visibility(&group.row) {
+        v if !v.federates() => vec![],
+        Visibility::Public => db::follows::remote_member_inboxes(db, group.row.id).await?,
+        _ => db::follows::remote_member_personal_inboxes(db, group.row.id).await?,
+    })
 }
 
 async fn announce(
@@ -71,9 +165,10 @@ async fn announce(
     urls: &Urls,
     group: &DbActor,
     object: serde_json::Value,
+    inboxes: Vec<String>,
 ) -> Result<(), AppError> {
     let visibility = crate::service::access::visibility(&group.row);
-    if !visibility.federates() {
+    if !visibility.federates() || inboxes.is_empty() {
         return Ok(());
     }
     let id = urls.new_activity("announce");
@@ -81,18 +176,10 @@ async fn announce(
     if let Some(f) = &group.row.followers {
         cc.push(f.clone());
     }
-    // A members-only group speaks to its members, each at their own inbox:
-    // a shared inbox would hand the post to a server to pass around.
-    let (to, inboxes) = if visibility == Visibility::Public {
-        (
-            vec![PUBLIC_AUDIENCE.to_string()],
-            db::follows::remote_member_inboxes(db, group.row.id).await?,
-        )
+    let to = if visibility == Visibility::Public {
+        vec![PUBLIC_AUDIENCE.to_string()]
     } else {
-        (
-            std::mem::take(&mut cc),
-            db::follows::remote_member_personal_inboxes(db, group.row.id).await?,
-        )
+        std::mem::take(&mut cc)
     };
     let announce = Announce {
         kind: AnnounceType::Announce,
@@ -104,4 +191,19 @@ async fn announce(
         audience: Some(group.object_id()),
     };
     queue(db, urls, &id, &announce, group, inboxes).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BoostForm, boost_form};
+
+    #[test]
+    fn each_server_gets_the_boost_it_reads() {
+        assert_eq!(boost_form(Some("lemmy")), BoostForm::Activity);
+        assert_eq!(boost_form(Some("Kindred")), BoostForm::Activity);
+        assert_eq!(boost_form(Some("mastodon")), BoostForm::Object);
+        assert_eq!(boost_form(Some("gotosocial")), BoostForm::Object);
+        assert_eq!(boost_form(Some("friendica")), BoostForm::Both);
+        assert_eq!(boost_form(None), BoostForm::Both);
+    }
 }

@@ -42,9 +42,9 @@ async fn federate<A: serde::Serialize>(
     data: &FedData,
     me: &DbActor,
     group: &DbActor,
-    id: &Url,
-    activity: &A,
+    (id, activity): (&Url, &A),
     direct: &[DbActor],
+    new_thread: Option<(&Url, serde_json::Value)>,
 ) -> Result<(), AppError> {
     let visibility = super::access::visibility(&group.row);
     if group.row.local && !visibility.federates() {
@@ -52,7 +52,15 @@ async fn federate<A: serde::Serialize>(
     }
     let mut inboxes: Vec<String> = vec![];
     if group.row.local {
-        outbox::announce_to_members(txn, &data.urls, group, activity).await?;
+        match new_thread {
+            Some((object, embedded)) => {
+                outbox::announce_thread_to_members(
+                    txn, &data.urls, group, activity, object, embedded,
+                )
+                .await?
+            }
+            None => outbox::announce_to_members(txn, &data.urls, group, activity).await?,
+        }
     } else {
         inboxes.push(group.row.inbox.clone());
     }
@@ -149,12 +157,10 @@ async fn publish_federation(
     let embedded = serde_json::to_value(&json)?;
     let id = data.urls.new_activity("create");
     let create = Create::new(id.clone(), author, json);
-    federate(txn, data, author, group, &id, &create, direct).await?;
-    if group.row.local && row.thread_id.is_none() {
-        // Mastodon shows a group's boost of the post itself, not of a Create.
-        outbox::announce_object_to_members(txn, &data.urls, group, &ap_id, embedded).await?;
-    }
-    Ok(())
+    // A new thread in our group: each member server gets the group's boost
+    // it reads (Mastodon shows a boost of the post itself, not of a Create).
+    let thread = (group.row.local && row.thread_id.is_none()).then_some((&ap_id, embedded));
+    federate(txn, data, author, group, (&id, &create), direct, thread).await
 }
 
 /// A held post a moderator approved: federated now. A local author's post
@@ -319,7 +325,7 @@ pub async fn edit(
     let json = post_to_json(&row, data).await?;
     let aid = data.urls.new_activity("update");
     let update = Update::new(aid.clone(), &author, json);
-    federate(&txn, data, &author, &group, &aid, &update, &direct).await?;
+    federate(&txn, data, &author, &group, (&aid, &update), &direct, None).await?;
     txn.commit().await?;
     data.wake_delivery();
     Ok(row)
@@ -355,7 +361,7 @@ pub async fn delete(data: &FedData, me: &CurrentUser, id: i64) -> Result<(), App
     if n > 0 {
         tracing::info!(cancelled = n, "queued copies of a deleted post cancelled");
     }
-    federate(&txn, data, &author, &group, &aid, &delete, &direct).await?;
+    federate(&txn, data, &author, &group, (&aid, &delete), &direct, None).await?;
     txn.commit().await?;
     data.wake_delivery();
     Ok(())

@@ -311,3 +311,114 @@ async fn joining_again_while_pending_sends_a_fresh_follow() {
     })
     .await;
 }
+
+/// A new thread is boosted once per member server, in the form that server
+/// reads (by its NodeInfo): Lemmy gets `Announce(Create(Page))`, Mastodon the
+/// `Announce` of the post, a server we know nothing about both. Every boost
+/// is a signed request; a fan-out pays one per server, not two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_member_server_gets_the_boost_form_it_reads() {
+    use crate::remote::{Doc, Remote, Sign};
+    let a = TestInstance::spawn(Backend::Sqlite).await;
+    a.create_group("mg", "MG").await;
+    let dave = a.create_user("dave").await;
+    let (s, _) = a.post("/api/v1/groups/mg/join", &dave, json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    let group = format!("{}/groups/mg", a.base);
+    let servers = [
+        (Remote::start().await, Some("lemmy")),
+        (Remote::start().await, Some("mastodon")),
+        (Remote::start().await, None),
+    ];
+    for (i, (r, software)) in servers.iter().enumerate() {
+        r.put("/inbox", Doc::Raw(202, "text/plain", String::new()));
+        if let Some(name) = software {
+            r.put(
+                "/.well-known/nodeinfo",
+                Doc::ap(&json!({"links": [{
+                    "rel": "http://nodeinfo.diaspora.software/ns/schema/2.1",
+                    "href": r.id("/nodeinfo/2.1"),
+                }]})),
+            );
+            r.put(
+                "/nodeinfo/2.1",
+                Doc::ap(&json!({"version": "2.1", "software": {"name": name, "version": "1"}})),
+            );
+        }
+        let who = r.actor("Person", "m", |_| {});
+        let follow = json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": r.id(&format!("/follows/{i}")),
+            "type": "Follow",
+            "actor": who,
+            "object": group,
+        });
+        let status = r
+            .post(&format!("{group}/inbox"), &who, &follow, Sign::default())
+            .await;
+        assert_eq!(status, 202);
+    }
+    // NodeInfo is read in the background after first contact.
+    eventually("NodeInfo read", || async {
+        let domains = servers.iter().map(|(r, _)| r.domain.clone()).collect();
+        let known = kindred::db::instances::by_domains(a.db(), domains)
+            .await
+            .ok()?;
+        (known.len() == 3 && known.values().all(|i| i.nodeinfo_at.is_some())).then_some(())
+    })
+    .await;
+
+    let (s, post) = a
+        .post(
+            "/api/v1/groups/mg/threads",
+            &dave,
+            json!({"title": "Hello all", "content": "A first thread."}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{post}");
+    let announces = |r: &Remote| -> Vec<Value> {
+        r.posted()
+            .into_iter()
+            .filter(|v| v["type"] == "Announce")
+            .collect()
+    };
+    for (r, _) in &servers {
+        eventually("the boosts arrive", || async {
+            let got = announces(r);
+            (!got.is_empty()).then_some(())
+        })
+        .await;
+    }
+    // Everything queued is out.
+    eventually("queue drained", || async {
+        let rows = kindred::db::deliveries::list(a.db(), None, 100)
+            .await
+            .ok()?;
+        rows.iter().all(|d| d.status == "delivered").then_some(())
+    })
+    .await;
+    let form = |v: &Value| -> String {
+        if v["object"].is_string() {
+            "object".into()
+        } else {
+            v["object"]["type"].as_str().unwrap_or("?").into()
+        }
+    };
+    let forms = |r: &Remote| {
+        let mut f: Vec<String> = announces(r).iter().map(form).collect();
+        f.sort_unstable();
+        f
+    };
+    assert_eq!(forms(&servers[0].0), vec!["Create"], "Lemmy");
+    assert_eq!(forms(&servers[1].0), vec!["object"], "Mastodon");
+    assert_eq!(forms(&servers[2].0), vec!["Create", "object"], "unknown");
+    for (r, _) in &servers {
+        for b in announces(r).iter().filter(|v| v["object"].is_string()) {
+            let object = b["object"].as_str().unwrap_or_default();
+            assert!(
+                object.starts_with(&format!("{}/posts/", a.base)),
+                "the boost names the post by id: {b}"
+            );
+        }
+    }
+}
