@@ -41,6 +41,7 @@ async fn measure(ctx: &Ctx, server: &Server) -> Result<(Section, MemSample)> {
     let setup = Instant::now();
     server.follow_all(&sim.instances, "fanout", 32).await?;
     sim.wait_accepted(Duration::from_secs(180)).await?;
+    let nodeinfo_read = sim.wait_nodeinfo(Duration::from_secs(60)).await;
     sim.wait_quiet(Duration::from_millis(1500), Duration::from_secs(60))
         .await;
     let setup_secs = setup.elapsed().as_secs_f64();
@@ -162,6 +163,9 @@ async fn measure(ctx: &Ctx, server: &Server) -> Result<(Section, MemSample)> {
     let notes = vec![
         format!(
             "{n} instances, each inbox answers 202 after 100 ms; following took {setup_secs:.1} s"
+        ),
+        format!(
+            "the instances say (NodeInfo) they run Mastodon, so each gets the Announce of the post, not also the Announce(Create); Kindred had read {nodeinfo_read} of {n} NodeInfo documents before the post"
         ),
         format!(
             "probe: actor JSON and threads page, 4 connections at one request per 10 ms each ({} idle, {} during); its CPU ({:.3} s) subtracted",

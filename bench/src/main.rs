@@ -226,7 +226,7 @@ async fn bench(
         tokio::task::spawn_blocking(move || limit::measure(if args.smoke { 0.5 } else { 3.0 }))
             .await??;
     let limit_section = Section {
-        title: "1. Limit (one core, rsa 0.9 + sha2, RSA-2048)".into(),
+        title: "1. Limit (one core, RSA-2048: verify rsa 0.9, sign ring 0.17)".into(),
         db: "-".into(),
         rows: vec![
             Row::info("verify /s", limit.verify_per_sec, "/s"),

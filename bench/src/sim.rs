@@ -1,7 +1,8 @@
 //! Simulated remote instances: one HTTP listener per instance on loopback
 //! (`localhost:PORT`), each serving its member's actor document (with a real
-//! RSA public key) and an inbox that records what Kindred delivers, then
-//! answers 202 after the instance's delay — or never.
+//! RSA public key), a NodeInfo document saying it runs Mastodon (the most
+//! common server a group's followers are on), and an inbox that records what
+//! Kindred delivers, then answers 202 after the instance's delay — or never.
 
 use std::{
     convert::Infallible,
@@ -122,6 +123,9 @@ struct State {
     delay_ms: AtomicU64,
     open: AtomicUsize,
     max_open: AtomicUsize,
+    /// Kindred has read this instance's NodeInfo document.
+    nodeinfo_read: std::sync::atomic::AtomicBool,
+    base: String,
 }
 
 /// One simulated instance with one member, `{base}/users/member`.
@@ -214,6 +218,8 @@ impl Sim {
                 delay_ms: AtomicU64::new(0),
                 open: AtomicUsize::new(0),
                 max_open: AtomicUsize::new(0),
+                nodeinfo_read: std::sync::atomic::AtomicBool::new(false),
+                base: base.clone(),
             });
             let inst = Instance {
                 base,
@@ -254,6 +260,24 @@ impl Sim {
                     "{missing} of {} simulated instances never got the Accept of their Follow",
                     self.instances.len()
                 ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Wait until Kindred has read every instance's NodeInfo (it does so in
+    /// the background after first contact; it decides the form of a new
+    /// thread's boost), at most `max`; how many were read.
+    pub async fn wait_nodeinfo(&self, max: Duration) -> usize {
+        let deadline = Instant::now() + max;
+        loop {
+            let read = self
+                .instances
+                .iter()
+                .filter(|i| i.state.nodeinfo_read.load(Ordering::Relaxed))
+                .count();
+            if read == self.instances.len() || Instant::now() > deadline {
+                return read;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -326,6 +350,25 @@ async fn handle(
         }
         return Ok(status(202));
     }
+    if path == "/.well-known/nodeinfo" {
+        let links = json!({"links": [{
+            "rel": "http://nodeinfo.diaspora.software/ns/schema/2.1",
+            "href": format!("{}/nodeinfo/2.1", s.base),
+        }]});
+        return Ok(json_response(links.to_string(), "application/json"));
+    }
+    if path == "/nodeinfo/2.1" {
+        s.nodeinfo_read.store(true, Ordering::Relaxed);
+        let doc = json!({
+            "version": "2.1",
+            "software": {"name": "mastodon", "version": "4.5.0"},
+            "protocols": ["activitypub"],
+            "usage": {"users": {}},
+            "openRegistrations": false,
+            "metadata": {},
+        });
+        return Ok(json_response(doc.to_string(), "application/json"));
+    }
     if path == s.actor_path {
         let mut r = Response::new(Full::new(s.actor_doc.clone()));
         r.headers_mut().insert(
@@ -335,6 +378,15 @@ async fn handle(
         return Ok(r);
     }
     Ok(status(404))
+}
+
+fn json_response(body: String, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    r
 }
 
 fn status(code: u16) -> Response<Full<Bytes>> {

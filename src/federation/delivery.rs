@@ -47,7 +47,13 @@ pub fn spawn_workers(
 pub struct HostSlots(
     std::sync::Mutex<std::collections::HashMap<String, HostState>>,
     std::sync::atomic::AtomicU64,
+    /// Hosts this process recorded as up (answering, breaker closed), and
+    /// when: see `instance_is_up`.
+    std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 );
+
+/// A host recorded as up is written again at most this often (per process).
+const UP_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct HostState {
@@ -68,6 +74,28 @@ pub struct HostSlot {
 }
 
 impl HostSlots {
+    /// Was `host` recorded as up by this process within `UP_EVERY`?
+    fn recently_up(&self, host: &str) -> bool {
+        self.2
+            .lock()
+            .is_ok_and(|m| m.get(host).is_some_and(|t| t.elapsed() < UP_EVERY))
+    }
+
+    fn note_up(&self, host: &str) {
+        if let Ok(mut m) = self.2.lock() {
+            if m.len() > 50_000 {
+                m.retain(|_, t| t.elapsed() < UP_EVERY);
+            }
+            m.insert(host.to_string(), std::time::Instant::now());
+        }
+    }
+
+    fn note_down(&self, host: &str) {
+        if let Ok(mut m) = self.2.lock() {
+            m.remove(host);
+        }
+    }
+
     /// A slot for `host`, or how long its rows should wait for one.
     fn take(
         self: &Arc<Self>,
@@ -296,6 +324,7 @@ async fn record_instance(
     let host = host_of(inbox);
     let now = data.clock.now();
     if retry::counts_against_instance(status) {
+        data.host_slots.note_down(&host);
         let failures = db::instances::record_failure(&data.db, &host, now, |n| {
             retry::breaker_open_for(
                 n,
@@ -324,12 +353,20 @@ pub async fn instance_is_up(
     if let Err(e) = super::nodeinfo::met(data, host, wrote_to_us).await {
         tracing::warn!(error = %e, "cannot note the instance's contact");
     }
+    // A host this process recorded as up moments ago is not written again
+    // (one write per delivery or received activity was most of a busy
+    // queue's writes). Its failures here clear that; failures recorded by
+    // another process are closed by the next write, within `UP_EVERY`.
+    if data.host_slots.recently_up(host) {
+        return Ok(());
+    }
     let now = data.clock.now();
     let was_failing = if wrote_to_us {
         db::instances::record_contact(&data.db, host, now).await?
     } else {
         db::instances::record_success(&data.db, host, now).await?
     };
+    data.host_slots.note_up(host);
     if was_failing {
         let n = db::deliveries::pull_forward(&data.db, host, now).await?;
         tracing::info!(instance = %host, waiting = n, "instance is back: sending what waited");
