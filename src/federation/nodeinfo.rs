@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use activitypub_federation::resolver::ValidatingDnsResolver;
 use url::Url;
 
 use crate::{app::AppState, db, error::AppError};
@@ -80,18 +79,10 @@ pub fn base_of(state: &AppState, host: &str) -> Result<Url, AppError> {
 }
 
 /// A client for plain (unsigned) reads of other servers' public documents:
-/// no redirects, our timeouts, and the same address checks as the library.
+/// the federation client's settings (no redirects, our timeouts, the same
+/// address checks), without the GET-signing middleware.
 pub fn client(state: &AppState) -> Result<reqwest::Client, AppError> {
-    let dev = state.settings.dev_mode();
-    let timeout = Duration::from_secs(state.settings.federation.request_timeout_secs);
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .dns_resolver(ValidatingDnsResolver::new(vec![], !dev))
-        .user_agent(format!("Kindred/{}", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| AppError::internal(format!("http client: {e}")))
+    super::http_client(state)
 }
 
 /// `host`'s NodeInfo document: the well-known links, then the newest 2.x
