@@ -81,6 +81,8 @@ pub struct AppState {
     pub signer: Arc<federation::signing::Signer>,
     /// The client deliveries are sent with (built on first use).
     pub delivery_http: Arc<std::sync::OnceLock<reqwest::Client>>,
+    /// Local groups' rendered actor documents (see `federation::docs`).
+    pub group_docs: Arc<federation::docs::GroupDocs>,
 }
 
 impl AppState {
@@ -109,6 +111,7 @@ impl AppState {
             host_slots: Arc::default(),
             signer: Arc::default(),
             delivery_http: Arc::default(),
+            group_docs: Arc::default(),
             contacts: Arc::default(),
         })
     }

@@ -196,7 +196,9 @@ async fn measure(ctx: &Ctx, server: &Server) -> Result<(Section, MemSample)> {
     let mut notes = vec![format!("{conns} connections, {secs} s per target")];
     let goals = [(10_000.0, 10.0), (2_000.0, 25.0), (0.0, 0.0)];
     for (t, (rps_goal, p99_goal)) in ts.iter().zip(goals) {
+        let cpu0 = server.cpu();
         let mut l = closed_loop(server.port, t, conns, secs).await;
+        let cpu = server.cpu().saturating_sub(cpu0);
         if l.ok == 0 {
             return fail(format!(
                 "{}: no request succeeded ({} errors)",
@@ -214,6 +216,13 @@ async fn measure(ctx: &Ctx, server: &Server) -> Result<(Section, MemSample)> {
         }
         rows.push(r);
         rows.push(q);
+        // Steadier than requests/s on a shared machine: what each request
+        // cost the server, whatever else the cores were doing.
+        rows.push(Row::info(
+            format!("{}: server CPU per request", t.name),
+            cpu.as_secs_f64() * 1e6 / (l.ok + l.errors).max(1) as f64,
+            "µs",
+        ));
         if l.errors > 0 {
             notes.push(format!("{}: {} failed requests", t.name, l.errors));
         }

@@ -6,6 +6,7 @@
 pub mod activities;
 pub mod delivery;
 pub mod directory;
+pub mod docs;
 pub mod inbox;
 pub mod membership;
 pub mod nodeinfo;

@@ -3,11 +3,16 @@
 //! WebFinger, through the library's URL verifier), signed GETs of our
 //! content — so an admin's change holds everywhere at once.
 //!
-//! Each process keeps the parsed policy and re-reads it when the stored
-//! version moves (one tiny query per check): a change made by the CLI, the
-//! web page or another replica is in force on the next request.
+//! Each process keeps the parsed policy and checks the stored version at
+//! most once every `RECHECK` (one tiny query): a change made here is in
+//! force on the next request, one made by the CLI, the web page of another
+//! replica or another process within a second. Reading the version on every
+//! request cost a query per fetch, most of an actor document's price.
 
-use std::sync::{Arc, RwLock};
+use std::{
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
 
 use activitypub_federation::{
     config::UrlVerifier, error::Error as FedError, fetch::object_id::ObjectId,
@@ -33,18 +38,43 @@ pub const REFUSED: &str = "not allowed by this instance's federation policy";
 /// What it answers when the policy cannot be read (mapped to 503: fail closed).
 pub const UNREADABLE: &str = "federation policy unavailable";
 
-/// This process's copy of the policy and the version it was read at.
+/// How long this process trusts its copy before it checks the version.
+pub const RECHECK: Duration = Duration::from_secs(1);
+
+/// This process's copy of the policy: the version it was read at, when the
+/// version was last checked, and the policy.
 #[derive(Default)]
-pub struct Cache(RwLock<Option<(i64, Arc<Policy>)>>);
+pub struct Cache(RwLock<Option<Cached>>);
+
+struct Cached {
+    version: i64,
+    checked: Instant,
+    policy: Arc<Policy>,
+}
+
+/// Drop this process's copy: called after every change made here, so the
+/// next request reads it again.
+pub fn forget(state: &AppState) {
+    if let Ok(mut guard) = state.policy.0.write() {
+        *guard = None;
+    }
+}
 
 /// The policy in force now.
 pub async fn current(state: &AppState) -> Result<Arc<Policy>, AppError> {
-    let version = db::policy::version(&state.db).await?;
     if let Ok(guard) = state.policy.0.read()
-        && let Some((v, p)) = guard.as_ref()
-        && *v == version
+        && let Some(c) = guard.as_ref()
+        && c.checked.elapsed() < RECHECK
     {
-        return Ok(p.clone());
+        return Ok(c.policy.clone());
+    }
+    let version = db::policy::version(&state.db).await?;
+    if let Ok(mut guard) = state.policy.0.write()
+        && let Some(c) = guard.as_mut()
+        && c.version == version
+    {
+        c.checked = Instant::now();
+        return Ok(c.policy.clone());
     }
     let row = db::policy::mode_row(&state.db).await?;
     let mut policy = Policy {
@@ -65,7 +95,11 @@ pub async fn current(state: &AppState) -> Result<Arc<Policy>, AppError> {
     }
     let policy = Arc::new(policy);
     if let Ok(mut guard) = state.policy.0.write() {
-        *guard = Some((row.version, policy.clone()));
+        *guard = Some(Cached {
+            version: row.version,
+            checked: Instant::now(),
+            policy: policy.clone(),
+        });
     }
     Ok(policy)
 }

@@ -1,8 +1,11 @@
 //! The ActivityPub documents we serve: actors, their collections, posts.
 //! Member lists are never listed, only counted: they reveal diagnoses.
 
+use std::sync::Arc;
+
 use activitypub_federation::{
-    axum::json::FederationJson, protocol::context::WithContext, traits::Object,
+    FEDERATION_CONTENT_TYPE, axum::json::FederationJson, protocol::context::WithContext,
+    traits::Object,
 };
 use axum::{
     Extension,
@@ -14,6 +17,7 @@ use serde_json::json;
 
 use super::{
     FedData,
+    docs::Doc,
     objects::{
         actor::{DbActor, actor_context},
         object_context,
@@ -58,12 +62,28 @@ pub async fn get_group(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
-    let g = local_actor(&data, &name, ActorKind::Group).await?;
-    if let Some(r) = page_redirect(&headers, format!("/g/{}", g.row.username)) {
+    let doc = match data.group_docs.get(&name) {
+        Some(doc) => doc,
+        None => {
+            let g = local_actor(&data, &name, ActorKind::Group).await?;
+            let row = g.row.clone();
+            let json = g.into_json(&data).await?;
+            let body = serde_json::to_vec(&WithContext::new(json, actor_context()))
+                .map_err(|e| AppError::internal(format!("actor document: {e}")))?;
+            let doc = Arc::new(Doc::new(row, body.into()));
+            data.group_docs.put(doc.clone());
+            doc
+        }
+    };
+    if let Some(r) = page_redirect(&headers, format!("/g/{}", doc.row.username)) {
         return Ok(r);
     }
-    may_fetch_group(&data, who(&fetch), &g.row).await?;
-    actor_response(&data, g).await
+    may_fetch_group(&data, who(&fetch), &doc.row).await?;
+    Ok((
+        [(header::CONTENT_TYPE, FEDERATION_CONTENT_TYPE)],
+        doc.body.clone(),
+    )
+        .into_response())
 }
 
 pub async fn get_person(data: FedData, Path(name): Path<String>) -> Result<Response, AppError> {

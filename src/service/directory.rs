@@ -78,6 +78,7 @@ pub async fn set_about(
     )
     .await?;
     txn.commit().await?;
+    data.group_docs.forget();
     tracing::info!(group = %group.handle(), listed = change.discoverable, "group description changed");
     Ok(t)
 }

@@ -131,6 +131,7 @@ pub async fn set_mode(
     )
     .await?;
     txn.commit().await?;
+    crate::federation::policy::forget(state);
     tracing::info!(mode = mode.as_str(), "federation mode changed");
     after_change(state).await?;
     Ok(mode)
@@ -165,6 +166,7 @@ pub async fn add(
     )
     .await?;
     txn.commit().await?;
+    crate::federation::policy::forget(state);
     tracing::info!(list = list.as_str(), domain = %key, "federation list changed");
     after_change(state).await?;
     Ok(entry)
@@ -195,6 +197,7 @@ pub async fn remove(
     };
     db::policy::audit(&txn, &who.name(), action, &key, reason.as_deref()).await?;
     txn.commit().await?;
+    crate::federation::policy::forget(state);
     tracing::info!(list = list.as_str(), domain = %key, "federation list entry removed");
     after_change(state).await?;
     Ok(entry)
@@ -257,6 +260,7 @@ pub async fn import_blocks(
     )
     .await?;
     txn.commit().await?;
+    crate::federation::policy::forget(state);
     tracing::info!(
         added = report.added.len(),
         already = report.already.len(),
@@ -334,6 +338,7 @@ pub async fn content(
     )
     .await?;
     txn.commit().await?;
+    crate::federation::policy::forget(state);
     tracing::info!(domain = %entry, action = action.as_str(), posts = n, "domain content changed");
     Ok(n)
 }
@@ -424,6 +429,8 @@ pub async fn set_group_domains(
     )
     .await?;
     txn.commit().await?;
+    crate::federation::policy::forget(state);
+    state.group_docs.forget();
     tracing::info!(group = %group.row.username, restricted, n = entries.len(), "group federation list changed");
     after_change(state).await?;
     Ok(GroupDomains {

@@ -257,6 +257,7 @@ pub async fn update_group(
     db::actors::update_profile(&txn, group.row.id, Some(title), html(summary)).await?;
     db::actors::update_rules(&txn, group.row.id, html(rules)).await?;
     txn.commit().await?;
+    state.group_docs.forget();
     tracing::info!(group = %group.handle(), "group edited");
     Ok(())
 }

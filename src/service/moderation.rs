@@ -128,6 +128,7 @@ pub async fn update_settings(
     )
     .await?;
     txn.commit().await?;
+    data.group_docs.forget();
     tracing::info!(group = %group.handle(), visibility = s.visibility.as_str(), join = s.join_policy.as_str(), "group settings changed");
     Ok(s)
 }

@@ -595,3 +595,78 @@ async fn a_fedify_peer_reads_a_described_group() {
         "{tags:?}"
     );
 }
+
+/// The actor document is served from memory (`federation::docs`): each
+/// change made to the group in this process shows on the very next fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_actor_document_shows_each_change_at_once() {
+    for backend in backends() {
+        let k = TestInstance::spawn(backend).await;
+        k.create_group("pots", "POTS").await;
+        let data = k.data();
+        let (st, doc) = k.get("/groups/pots", None).await;
+        assert_eq!(st, StatusCode::OK, "{doc}");
+        assert_eq!(doc["conditions"], Value::Null, "{doc}");
+
+        let g = find_group(&data, "pots").await.expect("group");
+        set_about(
+            &data,
+            Who::Cli,
+            &g,
+            &AboutChange {
+                conditions: s(&["Postural tachycardia"]),
+                tags: s(&["pots"]),
+                codes: vec![],
+                languages: s(&["en"]),
+                region: None,
+                discoverable: true,
+            },
+        )
+        .await
+        .expect("about");
+        let (_, doc) = k.get("/groups/pots", None).await;
+        assert_eq!(doc["conditions"], json!(["Postural tachycardia"]), "{doc}");
+
+        // Members-only: still an actor, now saying so.
+        let g = find_group(&data, "pots").await.expect("group");
+        let settings = |visibility| SettingsChange {
+            visibility: Some(visibility),
+            join_policy: None,
+            member_count_hidden: None,
+            premoderation: None,
+            default_content_warning: None,
+        };
+        update_settings(&data, Who::Cli, &g, settings("members"))
+            .await
+            .expect("settings");
+        let (_, doc) = k.get("/groups/pots", None).await;
+        assert_eq!(doc["membersOnly"], json!(true), "{doc}");
+
+        // Never federated: gone from the fediverse at once.
+        let g = find_group(&data, "pots").await.expect("group");
+        update_settings(&data, Who::Cli, &g, settings("local"))
+            .await
+            .expect("settings");
+        let (st, _) = k.get("/groups/pots", None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+
+        // Public again, then restricted to one instance: an unsigned fetch
+        // is no longer one it may answer.
+        let g = find_group(&data, "pots").await.expect("group");
+        update_settings(&data, Who::Cli, &g, settings("public"))
+            .await
+            .expect("settings");
+        assert_eq!(k.get("/groups/pots", None).await.0, StatusCode::OK);
+        let g = find_group(&data, "pots").await.expect("group");
+        kindred::service::federation::set_group_domains(
+            &k.app().state,
+            Who::Cli,
+            &g,
+            true,
+            "friends.example",
+        )
+        .await
+        .expect("domains");
+        assert_eq!(k.get("/groups/pots", None).await.0, StatusCode::NOT_FOUND);
+    }
+}

@@ -510,7 +510,8 @@ async fn allowlist(backend: Backend) {
     assert_eq!(members(&k, "lupus").await, 1);
 
     // A second process on the same database takes the listed instance off:
-    // this process refuses it on its very next request.
+    // this process refuses it within `policy::RECHECK` (it checks the stored
+    // version at most once a second), and on the next request after it.
     let replica = k.replica().await;
     fed::remove(
         &replica.state,
@@ -521,6 +522,7 @@ async fn allowlist(backend: Backend) {
     )
     .await
     .expect("unallow");
+    tokio::time::sleep(kindred::federation::policy::RECHECK).await;
     assert_eq!(listed.get_signed(&group, &lena).await, 403);
     assert_eq!(
         listed

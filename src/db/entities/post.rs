@@ -41,6 +41,20 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// Read with its post in one query (a page of threads, a thread).
+    #[sea_orm(
+        belongs_to = "super::actor::Entity",
+        from = "Column::AuthorId",
+        to = "super::actor::Column::Id"
+    )]
+    Author,
+}
+
+impl Related<super::actor::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Author.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
