@@ -161,13 +161,12 @@ pub async fn threads_of_group(
     if let Some(b) = before_id {
         q = q.filter(post::Column::Id.lt(b));
     }
-    let rows = q
-        .find_also_related(actor::Entity)
+    let posts = q
         .order_by_desc(post::Column::Id)
         .limit(limit)
         .all(db)
         .await?;
-    Ok(with_authors(rows))
+    with_authors(db, posts).await
 }
 
 /// The live replies of a thread, oldest first, with their authors.
@@ -176,15 +175,14 @@ pub async fn replies_of_thread(
     thread_id: i64,
     limit: u64,
 ) -> Result<Vec<(post::Model, actor::Model)>, DbErr> {
-    let rows = post::Entity::find()
-        .find_also_related(actor::Entity)
+    let posts = post::Entity::find()
         .filter(post::Column::ThreadId.eq(thread_id))
         .filter(live())
         .order_by_asc(post::Column::Id)
         .limit(limit)
         .all(db)
         .await?;
-    Ok(with_authors(rows))
+    with_authors(db, posts).await
 }
 
 pub async fn count_replies(db: &impl ConnectionTrait, thread_id: i64) -> Result<u64, DbErr> {
@@ -203,14 +201,24 @@ pub async fn count_local(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
         .await
 }
 
-/// Posts read with their authors (one JOIN); a post whose author row is
-/// missing is left out, as before the join.
-fn with_authors(
-    rows: Vec<(post::Model, Option<actor::Model>)>,
-) -> Vec<(post::Model, actor::Model)> {
-    rows.into_iter()
-        .filter_map(|(p, a)| Some((p, a?)))
-        .collect()
+async fn with_authors(
+    db: &impl ConnectionTrait,
+    posts: Vec<post::Model>,
+) -> Result<Vec<(post::Model, actor::Model)>, DbErr> {
+    let mut ids: Vec<i64> = posts.iter().map(|p| p.author_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let authors = actor::Entity::find()
+        .filter(Condition::all().add(actor::Column::Id.is_in(ids)))
+        .all(db)
+        .await?;
+    Ok(posts
+        .into_iter()
+        .filter_map(|p| {
+            let a = authors.iter().find(|a| a.id == p.author_id)?.clone();
+            Some((p, a))
+        })
+        .collect())
 }
 
 pub async fn count_threads(db: &impl ConnectionTrait, group_id: i64) -> Result<u64, DbErr> {
@@ -233,8 +241,7 @@ pub async fn threads_of_groups(
     if group_ids.is_empty() {
         return Ok(vec![]);
     }
-    let rows = post::Entity::find()
-        .find_also_related(actor::Entity)
+    let posts = post::Entity::find()
         .filter(post::Column::GroupId.is_in(group_ids))
         .filter(post::Column::ThreadId.is_null())
         .filter(live())
@@ -244,7 +251,7 @@ pub async fn threads_of_groups(
         .limit(limit)
         .all(db)
         .await?;
-    Ok(with_authors(rows))
+    with_authors(db, posts).await
 }
 
 /// Live reply counts for the given threads.

@@ -41,20 +41,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    /// Read with its post in one query (a page of threads, a thread).
-    #[sea_orm(
-        belongs_to = "super::actor::Entity",
-        from = "Column::AuthorId",
-        to = "super::actor::Column::Id"
-    )]
-    Author,
-}
-
-impl Related<super::actor::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Author.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
