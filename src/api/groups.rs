@@ -3,8 +3,10 @@
 
 use axum::{
     Json, Router,
+    body::Bytes,
     extract::{Path, Query},
-    http::StatusCode,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
@@ -13,7 +15,7 @@ use super::{ApiJson, Auth, MaybeAuth, posts::PostView};
 use crate::{
     app::AppState,
     db,
-    domain::FollowState,
+    domain::{FollowState, group::Visibility},
     error::AppError,
     federation::{FedData, objects::actor::DbActor},
     service::{access, groups, posts, users::CurrentUser},
@@ -231,14 +233,36 @@ async fn threads(
     MaybeAuth(me): MaybeAuth,
     Path(handle): Path<String>,
     Query(p): Query<Page>,
-) -> Result<Json<Vec<PostView>>, AppError> {
+) -> Result<Response, AppError> {
+    let limit = p.limit.unwrap_or(20).clamp(1, 100);
+    // Anonymous readers of a public group here share one rendered page for up
+    // to a second (`federation::docs`): the same bytes they would each get.
+    let key = me.is_none().then(|| {
+        let before = p.before.map_or("-".to_string(), |b| b.to_string());
+        format!("{}|{before}|{limit}", handle.to_lowercase())
+    });
+    if let Some(body) = key.as_deref().and_then(|k| data.group_docs.page(k)) {
+        return Ok(json_body(body));
+    }
+    let posts_at = db::posts::changes();
     let g = find(&data, &handle, me.as_ref()).await?;
     access::require_read(&data.db, me.as_ref(), &g.row, "group").await?;
-    let limit = p.limit.unwrap_or(20).clamp(1, 100);
     let rows = db::posts::threads_of_group(&data.db, g.row.id, p.before, limit).await?;
-    Ok(Json(
-        rows.iter().map(|(p, a)| PostView::new(p, a, &g)).collect(),
-    ))
+    let views: Vec<PostView> = rows.iter().map(|(p, a)| PostView::new(p, a, &g)).collect();
+    let body: Bytes = serde_json::to_vec(&views)
+        .map_err(|e| AppError::internal(format!("threads page: {e}")))?
+        .into();
+    if let Some(key) = key
+        && g.row.local
+        && access::visibility(&g.row) == Visibility::Public
+    {
+        data.group_docs.put_page(key, body.clone(), posts_at);
+    }
+    Ok(json_body(body))
+}
+
+fn json_body(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 #[derive(Deserialize)]

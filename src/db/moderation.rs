@@ -233,6 +233,7 @@ pub async fn set_locked(
     post_id: i64,
     at: Option<DateTime<Utc>>,
 ) -> Result<(), DbErr> {
+    super::posts::changed();
     post::Entity::update_many()
         .col_expr(post::Column::LockedAt, at.into())
         .filter(post::Column::Id.eq(post_id))
@@ -246,6 +247,7 @@ pub async fn set_held(
     post_id: i64,
     at: Option<DateTime<Utc>>,
 ) -> Result<(), DbErr> {
+    super::posts::changed();
     post::Entity::update_many()
         .col_expr(post::Column::HeldAt, at.into())
         .filter(post::Column::Id.eq(post_id))

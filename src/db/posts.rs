@@ -1,5 +1,7 @@
 //! Queries on `posts`: threads, replies, their authors in one go.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
@@ -8,6 +10,20 @@ use sea_orm::{
 
 use super::entities::{actor, post};
 use crate::domain::markup::Tag;
+
+/// Counts the writes to `posts` made by this process: a page of threads kept
+/// in memory (`federation::docs`) is served only while this has not moved.
+static CHANGES: AtomicU64 = AtomicU64::new(0);
+
+/// How many writes to `posts` this process has made.
+pub fn changes() -> u64 {
+    CHANGES.load(Ordering::Acquire)
+}
+
+/// Called by every function here that writes `posts`, before it writes.
+pub(crate) fn changed() {
+    CHANGES.fetch_add(1, Ordering::AcqRel);
+}
 
 /// What an author writes: title (threads), sanitised HTML, the source they
 /// typed (local posts), content warning, and the post's mentions and hashtags.
@@ -65,6 +81,7 @@ pub struct NewPost {
 
 /// Insert a post; a reply also moves its thread's last activity forward.
 pub async fn insert(db: &impl ConnectionTrait, p: NewPost) -> Result<post::Model, DbErr> {
+    changed();
     if let Some(thread) = p.thread_id {
         post::Entity::update_many()
             .col_expr(post::Column::LastActivityAt, p.published_at.into())
@@ -102,6 +119,7 @@ pub async fn insert(db: &impl ConnectionTrait, p: NewPost) -> Result<post::Model
 
 /// A local post gets its id from its row id: insert, then set the URL.
 pub async fn set_ap_id(db: &impl ConnectionTrait, id: i64, ap_id: &str) -> Result<(), DbErr> {
+    changed();
     post::Entity::update_many()
         .col_expr(post::Column::ApId, ap_id.into())
         .filter(post::Column::Id.eq(id))
@@ -117,6 +135,7 @@ pub async fn update_content(
     body: Body,
     updated_at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    changed();
     let mut q = post::Entity::update_many()
         .col_expr(post::Column::ContentHtml, body.html.into())
         .col_expr(post::Column::Source, body.source.into())
@@ -133,6 +152,7 @@ pub async fn update_content(
 
 /// Soft delete: the row stays as a tombstone (410 for fetches), content goes.
 pub async fn mark_deleted(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    changed();
     post::Entity::update_many()
         .col_expr(post::Column::DeletedAt, Some(Utc::now()).into())
         .col_expr(post::Column::ContentHtml, String::new().into())
@@ -293,6 +313,7 @@ pub async fn set_hidden_for_authors(
     author_ids: Vec<i64>,
     hidden: bool,
 ) -> Result<u64, DbErr> {
+    changed();
     if author_ids.is_empty() {
         return Ok(0);
     }
@@ -313,6 +334,7 @@ pub async fn delete_for_authors(
     db: &impl ConnectionTrait,
     author_ids: Vec<i64>,
 ) -> Result<u64, DbErr> {
+    changed();
     if author_ids.is_empty() {
         return Ok(0);
     }

@@ -1,4 +1,4 @@
-//! Local groups' actor documents, rendered once and served from memory.
+//! Local groups' most read documents, rendered once and served from memory.
 //!
 //! Every peer that meets a group fetches its actor (and refetches it to check
 //! a key): it is the most read document we serve. Rendering it cost two queries
@@ -8,8 +8,15 @@
 //! document at once; one made by another process is served within `TTL`, far
 //! inside the three minutes Mastodon lets peers cache an actor.
 //!
+//! Pages of a public group's threads, as anonymous readers get them, are kept
+//! the same way, and are also dropped by any write to `posts` made in this
+//! process (`db::posts::changes`): a new, edited, removed or held post shows
+//! on the next read here, and within `TTL` when another process wrote it.
+//! Signed-in readers are never served a kept page.
+//!
 //! Only documents of existing local groups are kept, under their lowercased
-//! name, so the map never grows past the number of local groups.
+//! name, so that map never grows past the number of local groups; pages are
+//! capped at `MAX_PAGES`.
 
 use std::{
     collections::HashMap,
@@ -41,27 +48,72 @@ impl Doc {
     }
 }
 
+/// At most this many pages are kept; past it the map starts again empty
+/// (a crawler walking `before=` through a group's history cannot grow it).
+const MAX_PAGES: usize = 1024;
+
+/// A page of a public group's threads as anonymous readers get it.
+struct Page {
+    body: Bytes,
+    made: Instant,
+    /// `db::posts::changes()` when it was read.
+    posts_at: u64,
+}
+
 #[derive(Default)]
-pub struct GroupDocs(RwLock<HashMap<String, Arc<Doc>>>);
+pub struct GroupDocs {
+    actors: RwLock<HashMap<String, Arc<Doc>>>,
+    pages: RwLock<HashMap<String, Page>>,
+}
 
 impl GroupDocs {
     /// The kept document of the group `name` (any case), when still fresh.
     pub fn get(&self, name: &str) -> Option<Arc<Doc>> {
-        let map = self.0.read().ok()?;
+        let map = self.actors.read().ok()?;
         let doc = map.get(&name.to_lowercase())?;
         (doc.made.elapsed() < TTL).then(|| doc.clone())
     }
 
     /// Keep `doc` under its row's name.
     pub fn put(&self, doc: Arc<Doc>) {
-        if let Ok(mut map) = self.0.write() {
+        if let Ok(mut map) = self.actors.write() {
             map.insert(doc.row.username.to_lowercase(), doc);
         }
     }
 
-    /// Drop every kept document: a group changed in this process.
+    /// The kept page under `key`, when fresh and no post was written here
+    /// since it was read.
+    pub fn page(&self, key: &str) -> Option<Bytes> {
+        let map = self.pages.read().ok()?;
+        let page = map.get(key)?;
+        (page.made.elapsed() < TTL && page.posts_at == crate::db::posts::changes())
+            .then(|| page.body.clone())
+    }
+
+    /// Keep a page read when `db::posts::changes()` was `posts_at` (taken
+    /// before the read, so a write during it makes the page stale at once).
+    pub fn put_page(&self, key: String, body: Bytes, posts_at: u64) {
+        if let Ok(mut map) = self.pages.write() {
+            if map.len() >= MAX_PAGES {
+                map.clear();
+            }
+            map.insert(
+                key,
+                Page {
+                    body,
+                    made: Instant::now(),
+                    posts_at,
+                },
+            );
+        }
+    }
+
+    /// Drop everything kept: a group changed in this process.
     pub fn forget(&self) {
-        if let Ok(mut map) = self.0.write() {
+        if let Ok(mut map) = self.actors.write() {
+            map.clear();
+        }
+        if let Ok(mut map) = self.pages.write() {
             map.clear();
         }
     }
@@ -115,6 +167,31 @@ mod tests {
         );
         docs.forget();
         assert!(docs.get("lupus").is_none());
+    }
+
+    #[test]
+    fn a_page_is_not_served_once_a_post_was_written_or_the_group_changed() {
+        let docs = GroupDocs::default();
+        docs.put_page(
+            "lupus|-|20".into(),
+            Bytes::from_static(b"[]"),
+            crate::db::posts::changes(),
+        );
+        // Other tests in this process may write posts: only assert what a
+        // write must cause.
+        crate::db::posts::changed();
+        assert!(docs.page("lupus|-|20").is_none());
+        docs.put_page(
+            "lupus|-|20".into(),
+            Bytes::from_static(b"[]"),
+            crate::db::posts::changes(),
+        );
+        docs.forget();
+        assert!(docs.page("lupus|-|20").is_none());
+        for n in 0..=MAX_PAGES {
+            docs.put_page(format!("lupus|{n}|20"), Bytes::new(), 0);
+        }
+        assert!(docs.pages.read().map(|m| m.len()).unwrap_or(usize::MAX) <= MAX_PAGES);
     }
 
     #[test]

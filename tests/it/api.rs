@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TestInstance, backends};
+use crate::helpers::{TestInstance, backends, titles};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
@@ -137,6 +137,82 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (s, _) = a.get("/api/v1/me", Some(&bob)).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+}
+
+/// Anonymous readers of a public group share a page kept for up to a second
+/// (`federation::docs`); every change made here still shows on the next read,
+/// and a signed-in reader is never served the kept page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_threads_page_shows_each_change_at_once() {
+    use kindred::service::{
+        federation::Who,
+        groups::find_group,
+        moderation::{SettingsChange, update_settings},
+    };
+    for backend in backends() {
+        let a = TestInstance::spawn(backend).await;
+        a.create_group("mcas", "MCAS").await;
+        let ann = a.create_user("ann").await;
+        a.post("/api/v1/groups/mcas/join", &ann, json!({})).await;
+        let path = "/api/v1/groups/mcas/threads";
+        assert_eq!(a.get(path, None).await.1, json!([]));
+
+        let (s, post) = a
+            .post(path, &ann, json!({"title": "Flares", "content": "Mine."}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{post}");
+        let id = post["id"].as_i64().expect("id");
+        let (_, page) = a.get(path, None).await;
+        assert_eq!(titles(&page), ["Flares"]);
+        // The same bytes twice: the second from memory.
+        assert_eq!(a.get(path, None).await.1, page);
+
+        let (s, _) = a
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/posts/{id}"),
+                Some(&ann),
+                Some(json!({"content": "Edited."})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, page) = a.get(path, None).await;
+        assert_eq!(page[0]["content_html"], "<p>Edited.</p>", "{page}");
+
+        let (s, _) = a
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/posts/{id}"),
+                Some(&ann),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        assert_eq!(a.get(path, None).await.1, json!([]));
+
+        // Members-only: anonymous readers get a 404 at once, members the page.
+        a.post(path, &ann, json!({"title": "Triggers", "content": "Heat."}))
+            .await;
+        assert_eq!(titles(&a.get(path, None).await.1), ["Triggers"]);
+        let data = a.data();
+        let g = find_group(&data, "mcas").await.expect("group");
+        update_settings(
+            &data,
+            Who::Cli,
+            &g,
+            SettingsChange {
+                visibility: Some("members"),
+                join_policy: None,
+                member_count_hidden: None,
+                premoderation: None,
+                default_content_warning: None,
+            },
+        )
+        .await
+        .expect("settings");
+        assert_eq!(a.get(path, None).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(titles(&a.get(path, Some(&ann)).await.1), ["Triggers"]);
     }
 }
 
