@@ -244,7 +244,7 @@ async fn threads(
     if let Some(body) = key.as_deref().and_then(|k| data.group_docs.page(k)) {
         return Ok(json_body(body));
     }
-    let posts_at = db::posts::changes();
+    let stamp = data.group_docs.stamp();
     let g = find(&data, &handle, me.as_ref()).await?;
     access::require_read(&data.db, me.as_ref(), &g.row, "group").await?;
     let rows = db::posts::threads_of_group(&data.db, g.row.id, p.before, limit).await?;
@@ -256,7 +256,7 @@ async fn threads(
         && g.row.local
         && access::visibility(&g.row) == Visibility::Public
     {
-        data.group_docs.put_page(key, body.clone(), posts_at);
+        data.group_docs.put_page(key, body.clone(), stamp);
     }
     Ok(json_body(body))
 }

@@ -20,7 +20,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -60,13 +63,35 @@ struct Page {
     posts_at: u64,
 }
 
+/// Taken before reading what a document is rendered from: a document is kept
+/// only if nothing was dropped while it was read (a change made during the
+/// read is never hidden behind a copy of what it replaced).
+#[derive(Clone, Copy)]
+pub struct Stamp {
+    generation: u64,
+    posts: u64,
+}
+
 #[derive(Default)]
 pub struct GroupDocs {
     actors: RwLock<HashMap<String, Arc<Doc>>>,
     pages: RwLock<HashMap<String, Page>>,
+    /// Moved by every `forget`.
+    generation: AtomicU64,
 }
 
 impl GroupDocs {
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            generation: self.generation.load(Ordering::Acquire),
+            posts: crate::db::posts::changes(),
+        }
+    }
+
+    fn unchanged_since(&self, stamp: Stamp) -> bool {
+        self.generation.load(Ordering::Acquire) == stamp.generation
+    }
+
     /// The kept document of the group `name` (any case), when still fresh.
     pub fn get(&self, name: &str) -> Option<Arc<Doc>> {
         let map = self.actors.read().ok()?;
@@ -74,9 +99,11 @@ impl GroupDocs {
         (doc.made.elapsed() < TTL).then(|| doc.clone())
     }
 
-    /// Keep `doc` under its row's name.
-    pub fn put(&self, doc: Arc<Doc>) {
-        if let Ok(mut map) = self.actors.write() {
+    /// Keep `doc`, read after `stamp` was taken, under its row's name.
+    pub fn put(&self, doc: Arc<Doc>, stamp: Stamp) {
+        if let Ok(mut map) = self.actors.write()
+            && self.unchanged_since(stamp)
+        {
             map.insert(doc.row.username.to_lowercase(), doc);
         }
     }
@@ -90,10 +117,11 @@ impl GroupDocs {
             .then(|| page.body.clone())
     }
 
-    /// Keep a page read when `db::posts::changes()` was `posts_at` (taken
-    /// before the read, so a write during it makes the page stale at once).
-    pub fn put_page(&self, key: String, body: Bytes, posts_at: u64) {
-        if let Ok(mut map) = self.pages.write() {
+    /// Keep a page read after `stamp` was taken.
+    pub fn put_page(&self, key: String, body: Bytes, stamp: Stamp) {
+        if let Ok(mut map) = self.pages.write()
+            && self.unchanged_since(stamp)
+        {
             if map.len() >= MAX_PAGES {
                 map.clear();
             }
@@ -102,7 +130,7 @@ impl GroupDocs {
                 Page {
                     body,
                     made: Instant::now(),
-                    posts_at,
+                    posts_at: stamp.posts,
                 },
             );
         }
@@ -110,6 +138,7 @@ impl GroupDocs {
 
     /// Drop everything kept: a group changed in this process.
     pub fn forget(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if let Ok(mut map) = self.actors.write() {
             map.clear();
         }
@@ -160,7 +189,10 @@ mod tests {
     fn a_kept_document_is_found_in_any_case_until_forgotten() {
         let docs = GroupDocs::default();
         assert!(docs.get("lupus").is_none());
-        docs.put(Arc::new(Doc::new(row("lupus"), Bytes::from_static(b"{}"))));
+        docs.put(
+            Arc::new(Doc::new(row("lupus"), Bytes::from_static(b"{}"))),
+            docs.stamp(),
+        );
         assert_eq!(
             docs.get("LuPus").map(|d| d.body.clone()),
             Some(Bytes::from_static(b"{}"))
@@ -172,26 +204,30 @@ mod tests {
     #[test]
     fn a_page_is_not_served_once_a_post_was_written_or_the_group_changed() {
         let docs = GroupDocs::default();
-        docs.put_page(
-            "lupus|-|20".into(),
-            Bytes::from_static(b"[]"),
-            crate::db::posts::changes(),
-        );
+        let page = || Bytes::from_static(b"[]");
+        docs.put_page("lupus|-|20".into(), page(), docs.stamp());
         // Other tests in this process may write posts: only assert what a
         // write must cause.
         crate::db::posts::changed();
         assert!(docs.page("lupus|-|20").is_none());
-        docs.put_page(
-            "lupus|-|20".into(),
-            Bytes::from_static(b"[]"),
-            crate::db::posts::changes(),
-        );
+        docs.put_page("lupus|-|20".into(), page(), docs.stamp());
         docs.forget();
         assert!(docs.page("lupus|-|20").is_none());
         for n in 0..=MAX_PAGES {
-            docs.put_page(format!("lupus|{n}|20"), Bytes::new(), 0);
+            docs.put_page(format!("lupus|{n}|20"), Bytes::new(), docs.stamp());
         }
         assert!(docs.pages.read().map(|m| m.len()).unwrap_or(usize::MAX) <= MAX_PAGES);
+    }
+
+    #[test]
+    fn what_was_read_before_a_change_is_not_kept() {
+        let docs = GroupDocs::default();
+        let before = docs.stamp();
+        docs.forget();
+        docs.put(Arc::new(Doc::new(row("lupus"), Bytes::new())), before);
+        docs.put_page("lupus|-|20".into(), Bytes::new(), before);
+        assert!(docs.get("lupus").is_none());
+        assert!(docs.pages.read().map(|m| m.is_empty()).unwrap_or(false));
     }
 
     #[test]
@@ -199,7 +235,7 @@ mod tests {
         let docs = GroupDocs::default();
         let mut doc = Doc::new(row("lupus"), Bytes::new());
         doc.made = Instant::now() - TTL;
-        docs.put(Arc::new(doc));
+        docs.put(Arc::new(doc), docs.stamp());
         assert!(docs.get("lupus").is_none());
     }
 }

@@ -65,13 +65,14 @@ pub async fn get_group(
     let doc = match data.group_docs.get(&name) {
         Some(doc) => doc,
         None => {
+            let stamp = data.group_docs.stamp();
             let g = local_actor(&data, &name, ActorKind::Group).await?;
             let row = g.row.clone();
             let json = g.into_json(&data).await?;
             let body = serde_json::to_vec(&WithContext::new(json, actor_context()))
                 .map_err(|e| AppError::internal(format!("actor document: {e}")))?;
             let doc = Arc::new(Doc::new(row, body.into()));
-            data.group_docs.put(doc.clone());
+            data.group_docs.put(doc.clone(), stamp);
             doc
         }
     };
