@@ -10,9 +10,11 @@
 //!
 //! Pages of a public group's threads, as anonymous readers get them, are kept
 //! the same way, and are also dropped by any write to `posts` made in this
-//! process (`db::posts::changes`): a new, edited, removed or held post shows
-//! on the next read here, and within `TTL` when another process wrote it.
-//! Signed-in readers are never served a kept page.
+//! process (`db::posts::changes`, counted when the statement runs): a new,
+//! edited, removed or held post shows on the next read here. A read that ran
+//! while the write's transaction was still open may have kept the page as it
+//! was, for at most `TTL`; so may a write by another process. Signed-in
+//! readers are never served a kept page.
 //!
 //! Only documents of existing local groups are kept, under their lowercased
 //! name, so that map never grows past the number of local groups; pages are
