@@ -18,7 +18,7 @@
 //!
 //! Only documents of existing local groups are kept, under their lowercased
 //! name, so that map never grows past the number of local groups; pages are
-//! capped at `MAX_PAGES`.
+//! capped at `MAX_PAGES` and `MAX_PAGE_BYTES` (8 MiB).
 
 use std::{
     collections::HashMap,
@@ -53,9 +53,11 @@ impl Doc {
     }
 }
 
-/// At most this many pages are kept; past it the map starts again empty
-/// (a crawler walking `before=` through a group's history cannot grow it).
+/// At most this many pages, and this many bytes of them, are kept; past
+/// either the map starts again empty (a crawler walking `before=` and
+/// `limit=100` through a group's history cannot grow it).
 const MAX_PAGES: usize = 1024;
+const MAX_PAGE_BYTES: usize = 8 << 20;
 
 /// A page of a public group's threads as anonymous readers get it.
 struct Page {
@@ -124,7 +126,8 @@ impl GroupDocs {
         if let Ok(mut map) = self.pages.write()
             && self.unchanged_since(stamp)
         {
-            if map.len() >= MAX_PAGES {
+            let held: usize = map.values().map(|p| p.body.len()).sum();
+            if map.len() >= MAX_PAGES || held + body.len() > MAX_PAGE_BYTES {
                 map.clear();
             }
             map.insert(
@@ -219,6 +222,16 @@ mod tests {
             docs.put_page(format!("lupus|{n}|20"), Bytes::new(), docs.stamp());
         }
         assert!(docs.pages.read().map(|m| m.len()).unwrap_or(usize::MAX) <= MAX_PAGES);
+        let big = Bytes::from(vec![b' '; MAX_PAGE_BYTES / 3]);
+        for n in 0..10 {
+            docs.put_page(format!("lupus|{n}|100"), big.clone(), docs.stamp());
+        }
+        let held: usize = docs
+            .pages
+            .read()
+            .map(|m| m.values().map(|p| p.body.len()).sum())
+            .unwrap_or(usize::MAX);
+        assert!(held <= MAX_PAGE_BYTES, "{held}");
     }
 
     #[test]
