@@ -10,7 +10,10 @@
 //! request cost a query per fetch, most of an actor document's price.
 
 use std::{
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -42,9 +45,13 @@ pub const UNREADABLE: &str = "federation policy unavailable";
 pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// This process's copy of the policy: the version it was read at, when the
-/// version was last checked, and the policy.
+/// version was last checked, and the policy. `forgets` counts `forget`
+/// calls: a copy read while a change was being made here is not kept.
 #[derive(Default)]
-pub struct Cache(RwLock<Option<Cached>>);
+pub struct Cache {
+    copy: RwLock<Option<Cached>>,
+    forgets: AtomicU64,
+}
 
 struct Cached {
     version: i64,
@@ -52,29 +59,71 @@ struct Cached {
     policy: Arc<Policy>,
 }
 
+impl Cache {
+    /// The copy, if its version was checked less than `RECHECK` ago.
+    fn fresh(&self) -> Option<Arc<Policy>> {
+        let guard = self.copy.read().ok()?;
+        let c = guard.as_ref()?;
+        (c.checked.elapsed() < RECHECK).then(|| c.policy.clone())
+    }
+
+    /// Taken before anything is read from the database.
+    fn stamp(&self) -> u64 {
+        self.forgets.load(Ordering::Acquire)
+    }
+
+    /// The copy, marked checked, if it is still at `version` and nothing
+    /// was forgotten since `stamp`.
+    fn confirm(&self, stamp: u64, version: i64) -> Option<Arc<Policy>> {
+        let mut guard = self.copy.write().ok()?;
+        if self.stamp() != stamp {
+            return None;
+        }
+        let c = guard.as_mut().filter(|c| c.version == version)?;
+        c.checked = Instant::now();
+        Some(c.policy.clone())
+    }
+
+    /// Keep `policy`, read at `version` after `stamp`, unless a change was
+    /// made here since: what was read may predate that change.
+    fn keep(&self, stamp: u64, version: i64, policy: Arc<Policy>) -> bool {
+        let Ok(mut guard) = self.copy.write() else {
+            return false;
+        };
+        if self.stamp() != stamp {
+            return false;
+        }
+        *guard = Some(Cached {
+            version,
+            checked: Instant::now(),
+            policy,
+        });
+        true
+    }
+
+    fn forget(&self) {
+        if let Ok(mut guard) = self.copy.write() {
+            self.forgets.fetch_add(1, Ordering::AcqRel);
+            *guard = None;
+        }
+    }
+}
+
 /// Drop this process's copy: called after every change made here, so the
 /// next request reads it again.
 pub fn forget(state: &AppState) {
-    if let Ok(mut guard) = state.policy.0.write() {
-        *guard = None;
-    }
+    state.policy.forget();
 }
 
 /// The policy in force now.
 pub async fn current(state: &AppState) -> Result<Arc<Policy>, AppError> {
-    if let Ok(guard) = state.policy.0.read()
-        && let Some(c) = guard.as_ref()
-        && c.checked.elapsed() < RECHECK
-    {
-        return Ok(c.policy.clone());
+    if let Some(p) = state.policy.fresh() {
+        return Ok(p);
     }
+    let stamp = state.policy.stamp();
     let version = db::policy::version(&state.db).await?;
-    if let Ok(mut guard) = state.policy.0.write()
-        && let Some(c) = guard.as_mut()
-        && c.version == version
-    {
-        c.checked = Instant::now();
-        return Ok(c.policy.clone());
+    if let Some(p) = state.policy.confirm(stamp, version) {
+        return Ok(p);
     }
     let row = db::policy::mode_row(&state.db).await?;
     let mut policy = Policy {
@@ -94,13 +143,7 @@ pub async fn current(state: &AppState) -> Result<Arc<Policy>, AppError> {
         }
     }
     let policy = Arc::new(policy);
-    if let Ok(mut guard) = state.policy.0.write() {
-        *guard = Some(Cached {
-            version: row.version,
-            checked: Instant::now(),
-            policy: policy.clone(),
-        });
-    }
+    state.policy.keep(stamp, row.version, policy.clone());
     Ok(policy)
 }
 
@@ -534,4 +577,47 @@ pub async fn cancel_refused(state: &AppState) -> Result<u64, AppError> {
         );
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(mode: Mode) -> Arc<Policy> {
+        Arc::new(Policy {
+            mode,
+            allow: vec![],
+            block: vec![],
+        })
+    }
+
+    #[test]
+    fn a_copy_read_while_a_change_was_made_here_is_not_kept() {
+        let cache = Cache::default();
+        // A reader starts, then an admin's change commits and forgets.
+        let stamp = cache.stamp();
+        cache.forget();
+        assert!(!cache.keep(stamp, 1, policy(Mode::Open)));
+        assert!(cache.fresh().is_none(), "the old read is not served");
+        // Nor is a copy confirmed by a version read before the change.
+        let stamp = cache.stamp();
+        assert!(cache.keep(stamp, 2, policy(Mode::Allowlist)));
+        let stamp = cache.stamp();
+        cache.forget();
+        assert!(cache.confirm(stamp, 2).is_none());
+    }
+
+    #[test]
+    fn a_copy_read_with_no_change_since_is_kept_and_confirmed() {
+        let cache = Cache::default();
+        let stamp = cache.stamp();
+        assert!(cache.keep(stamp, 7, policy(Mode::Allowlist)));
+        assert_eq!(cache.fresh().map(|p| p.mode), Some(Mode::Allowlist));
+        let stamp = cache.stamp();
+        assert!(cache.confirm(stamp, 7).is_some());
+        assert!(
+            cache.confirm(stamp, 8).is_none(),
+            "another version is read again"
+        );
+    }
 }

@@ -187,10 +187,13 @@ async fn blocked(backend: Backend) {
     let queued = statuses_to(&k, &bad).await;
     assert!(queued.contains(&"pending".to_string()), "{queued:?}");
 
-    eventually("mallory's Accept delivered", || async {
-        bad.posted()
-            .iter()
-            .any(|v| v["type"] == "Accept")
+    // Everything else to it (the Accept, the boosts of its thread) sent
+    // first: a delivery a worker already holds when the block lands is sent
+    // and would be counted below as a request made after it.
+    eventually("every other delivery to mallory's server sent", || async {
+        let s = statuses_to(&k, &bad).await;
+        let delivered = s.iter().filter(|s| *s == "delivered").count();
+        (delivered + 1 == s.len() && bad.posted().iter().any(|v| v["type"] == "Accept"))
             .then_some(())
     })
     .await;
