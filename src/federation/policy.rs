@@ -286,26 +286,44 @@ pub async fn target_groups(
     if let Some(o) = body.get("object").filter(|o| o.is_object()) {
         collect(o);
     }
-    let mut groups: Vec<actor::Model> = vec![];
+    // A group is named in several places of one activity (its `cc`, the
+    // object's `cc`, `audience`, its followers): each is looked up once.
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum Named {
+        Group(String),
+        Post(i64),
+    }
     let base = state.urls.base();
-    for u in urls.iter().filter_map(|u| Url::parse(u).ok()) {
-        if !super::objects::same_origin(&u, base) {
-            continue;
-        }
-        let group = if let Some(name) = group_name_of_path(u.path()) {
-            db::actors::local_by_name_and_kind(&state.db, &name, crate::domain::ActorKind::Group)
+    let mut named: Vec<Named> = urls
+        .iter()
+        .filter_map(|u| Url::parse(u).ok())
+        .filter(|u| super::objects::same_origin(u, base))
+        .filter_map(|u| {
+            group_name_of_path(u.path()).map(Named::Group).or_else(|| {
+                u.path()
+                    .strip_prefix("/posts/")
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .map(Named::Post)
+            })
+        })
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    let mut groups: Vec<actor::Model> = vec![];
+    for n in named {
+        let group = match n {
+            Named::Group(name) => {
+                db::actors::local_by_name_and_kind(
+                    &state.db,
+                    &name,
+                    crate::domain::ActorKind::Group,
+                )
                 .await?
-        } else if let Some(id) = u
-            .path()
-            .strip_prefix("/posts/")
-            .and_then(|s| s.parse::<i64>().ok())
-        {
-            match db::posts::by_id(&state.db, id).await? {
+            }
+            Named::Post(id) => match db::posts::by_id(&state.db, id).await? {
                 Some(p) => db::actors::by_id(&state.db, p.group_id).await?,
                 None => None,
-            }
-        } else {
-            None
+            },
         };
         if let Some(g) = group
             && !groups.iter().any(|x| x.id == g.id)

@@ -301,7 +301,12 @@ pub async fn resolve_context(
         DbActor::new(g)?
     } else {
         let mut found = None;
+        // The public collection is no actor: not looked up (it is in
+        // almost every post's `to`).
         for addr in json.to.iter().chain(json.cc.iter()) {
+            if super::is_public(addr) {
+                continue;
+            }
             if let Some(a) = db::actors::by_ap_id(&data.db, addr).await?
                 && a.kind == crate::domain::ActorKind::Group.as_str()
             {
