@@ -11,6 +11,7 @@ mod m20261122_000004_instances;
 mod m20261122_000005_federation_policy;
 mod m20261122_000006_group_privacy;
 mod m20261122_000007_directory;
+mod m20261203_000008_delivery_bodies;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_federation_policy::Migration),
             Box::new(m20261122_000006_group_privacy::Migration),
             Box::new(m20261122_000007_directory::Migration),
+            Box::new(m20261203_000008_delivery_bodies::Migration),
         ]
     }
 }

@@ -1,15 +1,36 @@
 //! Queries on `deliveries`: enqueue, claim due rows, record outcomes.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, Statement,
 };
 
-use super::entities::delivery::{self, Column, Entity, Model};
+use super::entities::{
+    delivery::{self, Column, Entity, Model},
+    delivery_body,
+};
 use crate::domain::DeliveryStatus;
 
-/// Queue one activity for each inbox. Call in the transaction of the change.
+/// A claimed delivery and the body it sends.
+pub struct Claimed {
+    pub row: Model,
+    /// Shared by every delivery of the same activity in the batch.
+    pub payload: axum::body::Bytes,
+}
+
+/// What the policy screen needs of a queued row.
+pub struct Target {
+    pub id: i64,
+    pub actor_id: i64,
+    pub inbox: String,
+    pub payload: axum::body::Bytes,
+}
+
+/// Queue one activity for each inbox: its body once, a row per inbox. Call
+/// in the transaction of the change.
 pub async fn enqueue(
     db: &impl ConnectionTrait,
     activity_ap_id: &str,
@@ -21,11 +42,19 @@ pub async fn enqueue(
         return Ok(());
     }
     let now = Utc::now();
+    let body_id = delivery_body::Entity::insert(delivery_body::ActiveModel {
+        body: Set(payload.to_string()),
+        created_at: Set(now),
+        ..Default::default()
+    })
+    .exec(db)
+    .await?
+    .last_insert_id;
     let rows = inboxes.iter().map(|inbox| delivery::ActiveModel {
         activity_ap_id: Set(activity_ap_id.to_string()),
         actor_id: Set(actor_id),
         inbox: Set(inbox.clone()),
-        payload: Set(payload.to_string()),
+        body_id: Set(body_id),
         status: Set(DeliveryStatus::Pending.as_str().to_string()),
         attempts: Set(0),
         next_attempt_at: Set(now),
@@ -147,26 +176,104 @@ pub async fn mark_cancelled(
         .rows_affected)
 }
 
-/// Queued rows, for re-checking them against a changed policy:
-/// (id, actor, inbox, payload).
-pub async fn pending_targets(
+/// The bodies with these ids, each read once.
+pub async fn bodies(
     db: &impl ConnectionTrait,
-) -> Result<Vec<(i64, i64, String, String)>, DbErr> {
-    Entity::find()
+    mut ids: Vec<i64>,
+) -> Result<HashMap<i64, String>, DbErr> {
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(i64, String)> = delivery_body::Entity::find()
+            .select_only()
+            .column(delivery_body::Column::Id)
+            .column(delivery_body::Column::Body)
+            .filter(delivery_body::Column::Id.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Claimed rows with their bodies. A row whose body is missing (never, as
+/// both are written in one transaction) is failed with that reason.
+pub async fn with_bodies(
+    db: &impl ConnectionTrait,
+    rows: Vec<Model>,
+) -> Result<Vec<Claimed>, DbErr> {
+    let found = bodies(db, rows.iter().map(|r| r.body_id).collect()).await?;
+    let shared: HashMap<i64, axum::body::Bytes> = found
+        .into_iter()
+        .map(|(id, b)| (id, axum::body::Bytes::from(b)))
+        .collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        match shared.get(&row.body_id) {
+            Some(payload) => out.push(Claimed {
+                payload: payload.clone(),
+                row,
+            }),
+            None => mark_failed(db, row.id, "the activity's body is missing").await?,
+        }
+    }
+    Ok(out)
+}
+
+/// Queued rows, for re-checking them against a changed policy.
+pub async fn pending_targets(db: &impl ConnectionTrait) -> Result<Vec<Target>, DbErr> {
+    let rows: Vec<(i64, i64, String, i64)> = Entity::find()
         .select_only()
         .column(Column::Id)
         .column(Column::ActorId)
         .column(Column::Inbox)
-        .column(Column::Payload)
+        .column(Column::BodyId)
         .filter(Column::Status.eq(DeliveryStatus::Pending.as_str()))
         .into_tuple()
         .all(db)
-        .await
+        .await?;
+    let found = bodies(db, rows.iter().map(|r| r.3).collect()).await?;
+    let shared: HashMap<i64, axum::body::Bytes> = found
+        .into_iter()
+        .map(|(id, b)| (id, axum::body::Bytes::from(b)))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|(id, actor_id, inbox, body_id)| Target {
+            id,
+            actor_id,
+            inbox,
+            payload: shared.get(&body_id).cloned().unwrap_or_default(),
+        })
+        .collect())
 }
 
-/// Delivered and cancelled rows older than `age` are only history: drop them.
+/// Ids of the bodies (of rows in `statuses`) whose text contains `needle`
+/// (a LIKE pattern, `\` escapes).
+fn bodies_like(needle: String, statuses: &[&str]) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
+    Query::select()
+        .column(delivery_body::Column::Id)
+        .from(delivery_body::Entity)
+        .and_where(Expr::col(delivery_body::Column::Body).like(LikeExpr::new(needle).escape('\\')))
+        .and_where(
+            Expr::col(delivery_body::Column::Id).in_subquery(
+                Query::select()
+                    .column(Column::BodyId)
+                    .from(Entity)
+                    .and_where(Expr::col(Column::Status).is_in(statuses.iter().copied()))
+                    .to_owned(),
+            ),
+        )
+        .to_owned()
+}
+
+/// Delivered and cancelled rows older than `age` are only history: drop
+/// them, and the bodies no row names any more.
 pub async fn prune_delivered(db: &impl ConnectionTrait, age: Duration) -> Result<u64, DbErr> {
-    Ok(Entity::delete_many()
+    let n = Entity::delete_many()
         .filter(Column::Status.is_in([
             DeliveryStatus::Delivered.as_str(),
             DeliveryStatus::Cancelled.as_str(),
@@ -174,7 +281,21 @@ pub async fn prune_delivered(db: &impl ConnectionTrait, age: Duration) -> Result
         .filter(Column::UpdatedAt.lt(Utc::now() - age))
         .exec(db)
         .await?
-        .rows_affected)
+        .rows_affected;
+    prune_bodies(db).await?;
+    Ok(n)
+}
+
+/// Drop the bodies no delivery names (their rows pruned, or deleted with
+/// their actor).
+pub async fn prune_bodies(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    Ok(db
+        .execute_unprepared(
+            "DELETE FROM delivery_bodies WHERE NOT EXISTS \
+             (SELECT 1 FROM deliveries d WHERE d.body_id = delivery_bodies.id)",
+        )
+        .await?
+        .rows_affected())
 }
 
 pub async fn count_by_status(
@@ -257,14 +378,14 @@ pub async fn cancel_pending_carrying(
     db: &impl ConnectionTrait,
     object_ap_id: &str,
 ) -> Result<u64, DbErr> {
-    use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+    use sea_orm::sea_query::{Expr, ExprTrait};
     let needle = format!("%{}%", super::escape_like(&format!("\"{object_ap_id}\"")));
-    let rows: Vec<(i64, String)> = Entity::find()
+    let pending = DeliveryStatus::Pending.as_str();
+    let rows: Vec<(i64, String)> = delivery_body::Entity::find()
         .select_only()
-        .column(Column::Id)
-        .column(Column::Payload)
-        .filter(Column::Status.eq(DeliveryStatus::Pending.as_str()))
-        .filter(Expr::col(Column::Payload).like(LikeExpr::new(needle).escape('\\')))
+        .column(delivery_body::Column::Id)
+        .column(delivery_body::Column::Body)
+        .filter(Expr::col(delivery_body::Column::Id).in_subquery(bodies_like(needle, &[pending])))
         .into_tuple()
         .all(db)
         .await?;
@@ -283,11 +404,22 @@ pub async fn cancel_pending_carrying(
         id_of(object).as_deref() == Some(object_ap_id)
             || object.get("object").and_then(id_of).as_deref() == Some(object_ap_id)
     };
-    let ids: Vec<i64> = rows
+    let carrying: Vec<i64> = rows
         .into_iter()
         .filter(|(_, p)| carries(p))
         .map(|(id, _)| id)
         .collect();
+    if carrying.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::BodyId.is_in(carrying))
+        .filter(Column::Status.eq(pending))
+        .into_tuple()
+        .all(db)
+        .await?;
     mark_cancelled(
         db,
         ids,
@@ -304,7 +436,7 @@ pub async fn inboxes_reached(
     actor_id: i64,
     actor_ap_id: &str,
 ) -> Result<Vec<String>, DbErr> {
-    use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+    use sea_orm::sea_query::{Expr, ExprTrait};
     let sent = [
         DeliveryStatus::Delivered.as_str(),
         DeliveryStatus::Pending.as_str(),
@@ -324,7 +456,7 @@ pub async fn inboxes_reached(
         .column(Column::Inbox)
         .distinct()
         .filter(Column::Status.is_in(sent))
-        .filter(Expr::col(Column::Payload).like(LikeExpr::new(needle).escape('\\')))
+        .filter(Expr::col(Column::BodyId).in_subquery(bodies_like(needle, &sent)))
         .into_tuple()
         .all(db)
         .await?;

@@ -13,7 +13,7 @@ use url::Url;
 
 use crate::{
     app::AppState,
-    db::{self, entities::delivery},
+    db::{self, deliveries::Claimed},
     domain::retry,
     error::AppError,
 };
@@ -183,6 +183,10 @@ async fn worker_loop(
             free as u64,
         )
         .await;
+        let claimed = match claimed {
+            Ok(rows) if !rows.is_empty() => db::deliveries::with_bodies(&config.db, rows).await,
+            other => other.map(|_| vec![]),
+        };
         match claimed {
             Ok(rows) if !rows.is_empty() => {
                 let data = config.to_request_data();
@@ -236,8 +240,8 @@ async fn worker_loop(
 /// as the probe and the others wait a little for its result.
 async fn screen(
     data: &super::FedData,
-    rows: Vec<delivery::Model>,
-) -> Result<Vec<(delivery::Model, HostSlot)>, AppError> {
+    rows: Vec<Claimed>,
+) -> Result<Vec<(Claimed, HostSlot)>, AppError> {
     let rows = screen_policy_and_breaker(data, rows).await?;
     // Then each host's share of the slots: rows over it wait a few seconds
     // (attempt not counted) while the host's slots work.
@@ -245,13 +249,13 @@ async fn screen(
     let capacity = usize::try_from(data.settings.delivery.batch_size.max(1)).unwrap_or(16);
     let now = data.clock.now();
     let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let host = host_of(&row.inbox);
+    for c in rows {
+        let host = host_of(&c.row.inbox);
         match data.host_slots.take(&host, per_host, capacity) {
-            Ok(slot) => out.push((row, slot)),
+            Ok(slot) => out.push((c, slot)),
             Err(wait) => {
                 let wait = chrono::Duration::from_std(wait).unwrap_or_default();
-                db::deliveries::defer(&data.db, row.id, now + wait).await?;
+                db::deliveries::defer(&data.db, c.row.id, now + wait).await?;
             }
         }
     }
@@ -260,12 +264,17 @@ async fn screen(
 
 async fn screen_policy_and_breaker(
     data: &super::FedData,
-    rows: Vec<delivery::Model>,
-) -> Result<Vec<delivery::Model>, AppError> {
+    rows: Vec<Claimed>,
+) -> Result<Vec<Claimed>, AppError> {
     // The federation policy first: a refused inbox is cancelled, never sent.
-    let targets: Vec<(i64, i64, String, String)> = rows
+    let targets: Vec<db::deliveries::Target> = rows
         .iter()
-        .map(|r| (r.id, r.actor_id, r.inbox.clone(), r.payload.clone()))
+        .map(|c| db::deliveries::Target {
+            id: c.row.id,
+            actor_id: c.row.actor_id,
+            inbox: c.row.inbox.clone(),
+            payload: c.payload.clone(),
+        })
         .collect();
     let refused = super::policy::refused_deliveries(data, &targets).await?;
     for (id, why) in &refused {
@@ -276,34 +285,34 @@ async fn screen_policy_and_breaker(
         );
         db::deliveries::mark_cancelled(&data.db, vec![*id], why).await?;
     }
-    let rows: Vec<delivery::Model> = rows
+    let rows: Vec<Claimed> = rows
         .into_iter()
-        .filter(|r| !refused.iter().any(|(id, _)| *id == r.id))
+        .filter(|c| !refused.iter().any(|(id, _)| *id == c.row.id))
         .collect();
     let threshold = data.settings.delivery.breaker_threshold;
     if threshold <= 0 {
         return Ok(rows);
     }
     let now = data.clock.now();
-    let mut hosts: Vec<String> = rows.iter().map(|r| host_of(&r.inbox)).collect();
+    let mut hosts: Vec<String> = rows.iter().map(|c| host_of(&c.row.inbox)).collect();
     hosts.sort_unstable();
     hosts.dedup();
     let states = db::instances::by_domains(&data.db, hosts).await?;
     let mut probing = std::collections::HashSet::new();
     let mut send = Vec::with_capacity(rows.len());
-    for row in rows {
-        let host = host_of(&row.inbox);
+    for c in rows {
+        let host = host_of(&c.row.inbox);
         let Some(state) = states.get(&host) else {
-            send.push(row);
+            send.push(c);
             continue;
         };
         if let Some(until) = state.open_until.filter(|u| *u > now) {
             let jitter = chrono::Duration::milliseconds(rand::thread_rng().gen_range(0..5000));
-            db::deliveries::defer(&data.db, row.id, until + jitter).await?;
+            db::deliveries::defer(&data.db, c.row.id, until + jitter).await?;
         } else if state.consecutive_failures < threshold || probing.insert(host) {
-            send.push(row);
+            send.push(c);
         } else {
-            db::deliveries::defer(&data.db, row.id, now + chrono::Duration::seconds(30)).await?;
+            db::deliveries::defer(&data.db, c.row.id, now + chrono::Duration::seconds(30)).await?;
         }
     }
     Ok(send)
@@ -385,9 +394,9 @@ struct Sent {
     status: Option<u16>,
 }
 
-#[tracing::instrument(skip_all, fields(delivery = row.id, inbox = %host_of(&row.inbox), attempt = row.attempts))]
-async fn deliver_one(data: &super::FedData, row: delivery::Model) {
-    let sent = match send(data, &row).await {
+#[tracing::instrument(skip_all, fields(delivery = claimed.row.id, inbox = %host_of(&claimed.row.inbox), attempt = claimed.row.attempts))]
+async fn deliver_one(data: &super::FedData, claimed: Claimed) {
+    let sent = match send(data, &claimed).await {
         Ok(s) => s,
         Err(e) => Sent {
             outcome: retry::Outcome::Retry,
@@ -396,6 +405,7 @@ async fn deliver_one(data: &super::FedData, row: delivery::Model) {
             status: None,
         },
     };
+    let row = &claimed.row;
     if let Err(e) = record_instance(data, &row.inbox, sent.status).await {
         tracing::warn!(error = %e, "cannot record the instance's answer");
     }
@@ -442,7 +452,8 @@ async fn deliver_one(data: &super::FedData, row: delivery::Model) {
 
 /// Sign and POST one delivery. The body is the stored payload, byte for
 /// byte; the signature covers `(request-target) host date digest`.
-async fn send(data: &super::FedData, row: &delivery::Model) -> Result<Sent, AppError> {
+async fn send(data: &super::FedData, claimed: &Claimed) -> Result<Sent, AppError> {
+    let row = &claimed.row;
     use super::signing;
     let refused = |why: &str| Sent {
         outcome: retry::Outcome::Refused,
@@ -474,8 +485,8 @@ async fn send(data: &super::FedData, row: &delivery::Model) -> Result<Sent, AppE
                 .keep(row.actor_id, signing::Key::from_pem(&actor.ap_id, pem)?)
         }
     };
-    let body = row.payload.clone();
-    let digest = signing::digest(body.as_bytes());
+    let body = claimed.payload.clone();
+    let digest = signing::digest(&body);
     let date = signing::http_date();
     let mut target = inbox.path().to_string();
     if let Some(q) = inbox.query() {

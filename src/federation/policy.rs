@@ -553,24 +553,32 @@ async fn restricted_groups(
     Ok(out)
 }
 
-/// Queued deliveries (id, actor id, inbox, payload) the policy now refuses,
+/// Queued deliveries the policy now refuses,
 /// with why. A group's own list covers what the group sends, and what a
 /// member sends that names the group (a reply's copy to a mentioned person).
 pub async fn refused_deliveries(
     state: &AppState,
-    rows: &[(i64, i64, String, String)],
+    rows: &[db::deliveries::Target],
 ) -> Result<Vec<(i64, String)>, AppError> {
     let policy = current(state).await?;
     let groups = restricted_groups(state).await?;
     let mut out = vec![];
-    for (id, actor_id, inbox, payload) in rows {
+    for db::deliveries::Target {
+        id,
+        actor_id,
+        inbox,
+        payload,
+    } in rows
+    {
         let host = super::delivery::host_of(inbox);
         if is_ours(state, &host) {
             continue;
         }
         let mut verdict = policy.decide(&host);
         for (gid, ap_id, entries) in &groups {
-            if verdict.is_ok() && (gid == actor_id || payload.contains(&format!("\"{ap_id}\""))) {
+            let names_group =
+                || std::str::from_utf8(payload).is_ok_and(|p| p.contains(&format!("\"{ap_id}\"")));
+            if verdict.is_ok() && (gid == actor_id || names_group()) {
                 verdict = group_allows(entries, &host);
             }
         }

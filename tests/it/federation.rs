@@ -2,7 +2,6 @@
 //! and C (and on A itself) join, post, reply, edit, delete and leave.
 
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestInstance, backends, eventually, titles};
@@ -223,12 +222,11 @@ async fn scenario(backend: Backend) {
     })
     .await;
     // Every delivery A queued after the leave is for B only.
-    use kindred::db::entities::delivery;
-    let rows = delivery::Entity::find()
-        .filter(delivery::Column::Payload.contains("After carol left"))
-        .all(a.db())
+    let rows: Vec<_> = crate::helpers::deliveries(a.db())
         .await
-        .expect("deliveries");
+        .into_iter()
+        .filter(|d| d.payload.contains("After carol left"))
+        .collect();
     assert!(!rows.is_empty(), "A announced the new thread");
     assert!(
         rows.iter().all(|d| !d.inbox.contains(&c.domain)),
@@ -240,12 +238,11 @@ async fn scenario(backend: Backend) {
 
     // One signed request per member server: A's Announce of each thread went
     // once to each instance's shared inbox.
-    let rows = delivery::Entity::find()
-        .filter(delivery::Column::Payload.contains("Welcome, everyone"))
-        .filter(delivery::Column::Payload.contains("\"Announce\""))
-        .all(a.db())
+    let rows: Vec<_> = crate::helpers::deliveries(a.db())
         .await
-        .expect("deliveries");
+        .into_iter()
+        .filter(|d| d.payload.contains("Welcome, everyone") && d.payload.contains("\"Announce\""))
+        .collect();
     let mut inboxes: Vec<&str> = rows.iter().map(|d| d.inbox.as_str()).collect();
     inboxes.sort();
     let b_inbox = format!("{}/inbox", b.base);
@@ -294,13 +291,11 @@ async fn joining_again_while_pending_sends_a_fresh_follow() {
         .post(&format!("/api/v1/groups/{group}/join"), &alice, json!({}))
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    use kindred::db::entities::delivery;
-    let follows = delivery::Entity::find()
-        .filter(delivery::Column::Payload.contains("\"Follow\""))
-        .filter(delivery::Column::Payload.not_like("%Accept%"))
-        .all(b.db())
+    let follows: Vec<_> = crate::helpers::deliveries(b.db())
         .await
-        .expect("deliveries");
+        .into_iter()
+        .filter(|d| d.payload.contains("\"Follow\"") && !d.payload.contains("Accept"))
+        .collect();
     assert_eq!(follows.len(), 2, "a second Follow was queued");
     assert_ne!(follows[0].activity_ap_id, follows[1].activity_ap_id);
     eventually("accepted again", || async {

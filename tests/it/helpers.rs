@@ -362,3 +362,40 @@ impl Sink {
             .collect()
     }
 }
+
+/// A delivery row with the body it sends (stored once per activity, in
+/// `delivery_bodies`).
+pub struct Queued {
+    pub row: kindred::db::entities::delivery::Model,
+    pub payload: String,
+}
+
+impl std::ops::Deref for Queued {
+    type Target = kindred::db::entities::delivery::Model;
+    fn deref(&self) -> &Self::Target {
+        &self.row
+    }
+}
+
+/// Every delivery this instance has queued, newest first, with its body.
+pub async fn deliveries(db: &sea_orm::DatabaseConnection) -> Vec<Queued> {
+    use kindred::db::entities::delivery;
+    use sea_orm::{EntityTrait, QueryOrder};
+    let rows = delivery::Entity::find()
+        .order_by_desc(delivery::Column::Id)
+        .all(db)
+        .await
+        .expect("deliveries");
+    let bodies = kindred::db::deliveries::bodies(db, rows.iter().map(|r| r.body_id).collect())
+        .await
+        .expect("bodies");
+    rows.into_iter()
+        .map(|row| Queued {
+            payload: bodies
+                .get(&row.body_id)
+                .cloned()
+                .expect("every row has its body"),
+            row,
+        })
+        .collect()
+}

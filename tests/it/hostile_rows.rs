@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::{
@@ -240,13 +239,12 @@ async fn a_post_deleted_while_its_create_is_queued_is_not_sent_after() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{post}");
     let post_url = post["url"].as_str().expect("url").to_string();
-    use kindred::db::entities::delivery;
     let rows = || async {
-        delivery::Entity::find()
-            .filter(delivery::Column::Inbox.starts_with(&r.base))
-            .all(k.db())
+        crate::helpers::deliveries(k.db())
             .await
-            .expect("rows")
+            .into_iter()
+            .filter(|d| d.inbox.starts_with(&r.base))
+            .collect::<Vec<_>>()
     };
     eventually("the Announce waits for bob's server", || async {
         rows()

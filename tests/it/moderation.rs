@@ -225,7 +225,7 @@ async fn moderation(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::CREATED, "C stores its own copy");
     eventually("A refuses the reply (403, final)", || async {
-        let rows = db::deliveries::list(c.db(), None, 100).await.ok()?;
+        let rows = crate::helpers::deliveries(c.db()).await;
         rows.iter()
             .find(|r| r.payload.contains("locked out?") && r.inbox.contains(&a.domain))
             .filter(|r| r.status == "failed")
@@ -278,7 +278,7 @@ async fn moderation(backend: Backend) {
         titled(&threads(&a, "lupus", None).await, "Hello from a newbie").is_none(),
         "held post listed"
     );
-    let rows = db::deliveries::list(a.db(), None, 1000).await.expect("db");
+    let rows = crate::helpers::deliveries(a.db()).await;
     assert!(
         !rows.iter().any(|r| r.payload.contains("first post")),
         "held post sent"

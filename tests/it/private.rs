@@ -257,9 +257,7 @@ async fn members_only(backend: Backend) {
     assert_eq!(s, StatusCode::NOT_FOUND, "carol (refused) reads on C");
 
     // What left A: to members' own inboxes, never to Public or a shared inbox.
-    let rows = db::deliveries::list(a.db(), None, 1000)
-        .await
-        .expect("deliveries");
+    let rows = crate::helpers::deliveries(a.db()).await;
     let carrying: Vec<_> = rows
         .iter()
         .filter(|d| d.payload.contains("New treatment trial"))
@@ -478,9 +476,7 @@ async fn a_local_only_group_never_federates() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let rows = db::deliveries::list(a.db(), None, 1000)
-        .await
-        .expect("deliveries");
+    let rows = crate::helpers::deliveries(a.db()).await;
     assert!(
         !rows.iter().any(|d| d.payload.contains("local only")),
         "a local-only post was queued"

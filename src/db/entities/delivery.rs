@@ -1,5 +1,6 @@
 //! The persistent outgoing queue: one row per (activity, inbox), written in the
-//! same transaction as the change that caused it.
+//! same transaction as the change that caused it. The body sent is stored
+//! once per activity, in `delivery_bodies`.
 
 use sea_orm::entity::prelude::*;
 
@@ -12,8 +13,8 @@ pub struct Model {
     /// The local actor whose key signs the request.
     pub actor_id: i64,
     pub inbox: String,
-    /// The activity JSON, exactly as it will be sent.
-    pub payload: String,
+    /// The activity JSON, exactly as it will be sent (`delivery_bodies`).
+    pub body_id: i64,
     /// "pending", "delivered" or "failed" (see `domain::DeliveryStatus`).
     pub status: String,
     pub attempts: i32,

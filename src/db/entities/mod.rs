@@ -5,6 +5,7 @@ pub mod actor;
 pub mod api_token;
 pub mod audit_entry;
 pub mod delivery;
+pub mod delivery_body;
 pub mod directory_group;
 pub mod domain_rule;
 pub mod federation_policy;
