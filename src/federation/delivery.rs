@@ -40,9 +40,11 @@ pub fn spawn_workers(
 /// not yet shown it answers quickly (under a second) gets at most
 /// `delivery.per_host` at once, so a slow or dead instance holds only its own
 /// slots; a quick one may use a whole worker's, until one of its deliveries
-/// has been out for longer than a second (an instance that just died is
-/// known by that long before its requests time out). A slot is given back,
-/// and the host's speed noted, when its guard drops.
+/// has been out for much longer than it usually takes to answer (eight times
+/// its usual time, at least 100 ms, at most a second): an instance that just
+/// died is known by that long before its requests time out, and few requests
+/// go to it in that time. A slot is given back, and the host's speed noted,
+/// when its guard drops.
 #[derive(Default)]
 pub struct HostSlots(
     std::sync::Mutex<std::collections::HashMap<String, HostState>>,
@@ -62,9 +64,20 @@ struct HostState {
     quick: bool,
     /// When each delivery in flight started, by slot number.
     started: Vec<(u64, std::time::Instant)>,
+    /// How long its quick answers usually take (a moving average).
+    usual: Duration,
 }
 
 const QUICK: Duration = Duration::from_secs(1);
+
+impl HostState {
+    /// A delivery out this long means the host has stopped answering as it
+    /// did: from then on it gets `per_host` slots until it answers quickly
+    /// again.
+    fn hanging_after(&self) -> Duration {
+        (self.usual * 8).clamp(Duration::from_millis(100), QUICK)
+    }
+}
 
 pub struct HostSlot {
     slots: Arc<HostSlots>,
@@ -110,7 +123,8 @@ impl HostSlots {
             map.retain(|_, s| s.in_flight > 0);
         }
         let state = map.entry(host.to_string()).or_default();
-        let hanging = state.started.iter().any(|(_, t)| t.elapsed() >= QUICK);
+        let after = state.hanging_after();
+        let hanging = state.started.iter().any(|(_, t)| t.elapsed() >= after);
         let quick = state.quick && !hanging;
         let limit = if quick { capacity } else { per_host };
         if state.in_flight >= limit.max(1) {
@@ -137,7 +151,15 @@ impl Drop for HostSlot {
         {
             s.in_flight = s.in_flight.saturating_sub(1);
             s.started.retain(|(id, _)| *id != self.id);
-            s.quick = self.started.elapsed() < QUICK;
+            let took = self.started.elapsed();
+            s.quick = took < QUICK;
+            if s.quick {
+                s.usual = if s.usual.is_zero() {
+                    took
+                } else {
+                    (s.usual * 3 + took) / 4
+                };
+            }
         }
     }
 }
@@ -564,3 +586,38 @@ pub fn host_of(url: &str) -> String {
 
 /// Wakes sleeping workers after a commit that queued deliveries.
 pub type Wakeup = Arc<tokio::sync::Notify>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quick_host_that_stops_answering_is_cut_to_its_own_slots_within_a_tenth_of_a_second()
+    -> Result<(), String> {
+        let slots = Arc::new(HostSlots::default());
+        let (per_host, capacity) = (4, 16);
+        // It answers at once: it may use a whole worker's slots.
+        drop(
+            slots
+                .take("quick.example", per_host, capacity)
+                .map_err(|_| "first slot")?,
+        );
+        let held: Vec<HostSlot> = (0..6)
+            .map(|_| slots.take("quick.example", per_host, capacity))
+            .collect::<Result<_, _>>()
+            .map_err(|_| "a quick host is limited to per_host")?;
+        // Then none of the six is answered for 150 ms (its usual time is
+        // microseconds): no seventh, though a second has not passed.
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(
+            slots.take("quick.example", per_host, capacity).is_err(),
+            "a host that stopped answering still got a slot beyond per_host"
+        );
+        // Another host is not affected.
+        assert!(slots.take("other.example", per_host, capacity).is_ok());
+        drop(held);
+        // Answered again: slots are free.
+        assert!(slots.take("quick.example", per_host, capacity).is_ok());
+        Ok(())
+    }
+}
