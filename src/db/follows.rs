@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QuerySelect, Set, Statement,
 };
 
 use super::entities::{actor, follow};
@@ -19,6 +19,48 @@ pub async fn get(
         .filter(follow::Column::GroupId.eq(group_id))
         .one(db)
         .await
+}
+
+/// Where an actor stands with a group: its follow's state, and whether it
+/// is banned from the group. One statement (the inbox asks both of every
+/// received post).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub membership: Option<FollowState>,
+    pub banned: bool,
+}
+
+pub async fn standing(
+    db: &impl ConnectionTrait,
+    actor_id: i64,
+    group_id: i64,
+) -> Result<Standing, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT (SELECT state FROM follows WHERE follower_id = $1 AND group_id = $2 LIMIT 1) \
+             AS state, EXISTS (SELECT 1 FROM group_bans WHERE actor_id = $1 AND group_id = $2) \
+             AS banned"
+        }
+        _ => {
+            "SELECT (SELECT state FROM follows WHERE follower_id = ?1 AND group_id = ?2 LIMIT 1) \
+             AS state, EXISTS (SELECT 1 FROM group_bans WHERE actor_id = ?1 AND group_id = ?2) \
+             AS banned"
+        }
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [actor_id.into(), group_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("standing".into()))?;
+    let state: Option<String> = row.try_get("", "state")?;
+    Ok(Standing {
+        membership: state.as_deref().and_then(FollowState::parse),
+        banned: row.try_get("", "banned")?,
+    })
 }
 
 pub async fn state(

@@ -37,6 +37,11 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .acquire_timeout(wait)
         .connect_timeout(wait)
         .sqlx_logging(false)
+        // sqlx pings a pooled connection before every checkout by default:
+        // one more round trip per statement (to SQLite's thread, or to the
+        // PostgreSQL server). Only a connection idle long enough to have
+        // been dropped by a server or a firewall is tested now.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)

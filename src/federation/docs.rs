@@ -158,36 +158,7 @@ mod tests {
     use super::*;
 
     fn row(name: &str) -> actor::Model {
-        actor::Model {
-            id: 1,
-            ap_id: format!("https://k.example/groups/{name}"),
-            kind: "group".into(),
-            local: true,
-            username: name.into(),
-            domain: "k.example".into(),
-            display_name: None,
-            summary: None,
-            inbox: format!("https://k.example/groups/{name}/inbox"),
-            shared_inbox: None,
-            outbox: None,
-            followers: None,
-            public_key: String::new(),
-            private_key: None,
-            manually_approves_followers: false,
-            discoverable: true,
-            last_refreshed_at: None,
-            rules: None,
-            created_at: chrono::Utc::now(),
-            domains_restricted: false,
-            visibility: "public".into(),
-            join_policy: "open".into(),
-            member_count_hidden: false,
-            premoderation: false,
-            default_content_warning: None,
-            deleted_at: None,
-            region: None,
-            remote_member_count: None,
-        }
+        actor::Model::sample(1, "group", name)
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::{FedData, activities::InboxActivity, objects::actor::DbActor};
 use crate::{app::AppState, error::AppError};
 
 pub async fn post_inbox(data: FedData, req: Request) -> Result<StatusCode, AppError> {
-    let res = receive_inbox(&data, req).await;
+    let res = super::memo::scope(receive_inbox(&data, req)).await;
     data.metrics.inbox(match &res {
         Ok(_) => "accepted",
         Err(e) => e.code(),

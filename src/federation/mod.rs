@@ -9,6 +9,7 @@ pub mod directory;
 pub mod docs;
 pub mod inbox;
 pub mod membership;
+pub mod memo;
 pub mod nodeinfo;
 pub mod objects;
 pub mod outbox;

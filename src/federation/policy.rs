@@ -328,6 +328,8 @@ pub async fn target_groups(
         if let Some(g) = group
             && !groups.iter().any(|x| x.id == g.id)
         {
+            // Read again as the post's group moments later: kept.
+            super::memo::keep(&g);
             groups.push(g);
         }
     }

@@ -506,8 +506,24 @@ pub async fn screen_new_post(
     thread: Option<&post::Model>,
 ) -> Result<bool, AppError> {
     if db::moderation::is_banned(db, group.id, author_id).await? {
-        return Err(AppError::forbidden("you are banned from this group"));
+        return Err(banned());
     }
+    screen_unbanned_post(db, group, author_id, thread).await
+}
+
+/// What a banned author is told.
+pub fn banned() -> AppError {
+    AppError::forbidden("you are banned from this group")
+}
+
+/// `screen_new_post` for a caller that has already found the author not
+/// banned (the inbox asks with the membership, in one statement).
+pub async fn screen_unbanned_post(
+    db: &impl ConnectionTrait,
+    group: &actor::Model,
+    author_id: i64,
+    thread: Option<&post::Model>,
+) -> Result<bool, AppError> {
     if thread.is_some_and(|t| t.locked_at.is_some()) {
         return Err(AppError::forbidden("this thread is locked: no new replies"));
     }

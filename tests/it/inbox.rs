@@ -247,6 +247,38 @@ async fn disorder_undo_before_follow_and_delete_before_create() {
             "object": answer});
         r.post(&inbox, &bob, &create_reply, Sign::default()).await;
         assert!(!stored(p.clone()).await, "refetched, still deleted");
+
+        // Q again under another activity id: accepted, still one post.
+        assert_eq!(
+            r.post(&inbox, &bob, &create("q-again", &q), Sign::default())
+                .await,
+            202
+        );
+        let (_, threads) = k.get("/api/v1/groups/mg/threads", None).await;
+        assert_eq!(threads.as_array().map(Vec::len), Some(1), "{threads}");
+
+        // A ban recorded while the follow still stands (another process
+        // between the two writes): the member's next post is refused.
+        let row = |id: String| {
+            let db = db.clone();
+            async move {
+                kindred::db::actors::by_ap_id(&db, &id)
+                    .await
+                    .expect("query")
+                    .expect("known actor")
+            }
+        };
+        let (g, b) = (row(group.clone()).await, row(bob.clone()).await);
+        kindred::db::moderation::ban(&db, g.id, b.id, None, "test")
+            .await
+            .expect("ban");
+        let s = r.id("/notes/s");
+        assert_eq!(
+            r.post(&inbox, &bob, &create("s", &s), Sign::default())
+                .await,
+            403
+        );
+        assert!(!stored(s).await, "a banned member's post is not stored");
     }
 }
 

@@ -52,6 +52,45 @@ pub struct Model {
     pub remote_member_count: Option<i64>,
 }
 
+#[cfg(test)]
+impl Model {
+    /// A local actor row for unit tests: `kind` "person" or "group", named
+    /// `name` on `k.example`, public, open, nothing else set.
+    pub fn sample(id: i64, kind: &str, name: &str) -> Self {
+        let path = if kind == "group" { "groups" } else { "users" };
+        Model {
+            id,
+            ap_id: format!("https://k.example/{path}/{name}"),
+            kind: kind.into(),
+            local: true,
+            username: name.into(),
+            domain: "k.example".into(),
+            display_name: None,
+            summary: None,
+            inbox: format!("https://k.example/{path}/{name}/inbox"),
+            shared_inbox: None,
+            outbox: None,
+            followers: None,
+            public_key: String::new(),
+            private_key: None,
+            manually_approves_followers: false,
+            discoverable: true,
+            last_refreshed_at: None,
+            rules: None,
+            created_at: chrono::Utc::now(),
+            domains_restricted: false,
+            visibility: "public".into(),
+            join_policy: "open".into(),
+            member_count_hidden: false,
+            premoderation: false,
+            default_content_warning: None,
+            deleted_at: None,
+            region: None,
+            remote_member_count: None,
+        }
+    }
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 

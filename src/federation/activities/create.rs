@@ -147,15 +147,18 @@ impl Activity for Create {
                 "this group is public: only public posts are shared in it",
             ));
         }
-        let membership = db::follows::state(&data.db, ctx.author.row.id, ctx.group.row.id).await?;
-        if !rules::may_post_in_group(membership) {
+        let standing = db::follows::standing(&data.db, ctx.author.row.id, ctx.group.row.id).await?;
+        if !rules::may_post_in_group(standing.membership) {
             return Err(AppError::forbidden("only members can post in this group"));
+        }
+        if standing.banned {
+            return Err(crate::service::moderation::banned());
         }
         let thread = match ctx.parent.as_ref() {
             Some(p) => db::posts::by_id(&data.db, p.thread_id.unwrap_or(p.id)).await?,
             None => None,
         };
-        let held = crate::service::moderation::screen_new_post(
+        let held = crate::service::moderation::screen_unbanned_post(
             &data.db,
             &ctx.group.row,
             ctx.author.row.id,
@@ -174,9 +177,7 @@ impl Activity for Create {
         {
             return Ok(());
         }
-        if db::posts::by_ap_id(&txn, &new.ap_id).await?.is_some()
-            || db::activities::is_tombstoned(&txn, &new.ap_id).await?
-        {
+        if db::posts::here_or_tombstoned(&txn, &new.ap_id).await? {
             // Already here, or deleted by its author before it arrived.
             txn.commit().await?;
             return Ok(());

@@ -295,9 +295,12 @@ pub async fn resolve_context(
     let group = if let Some(a) = &json.audience {
         a.dereference(data).await?
     } else if let Some(p) = &parent {
-        let g = db::actors::by_id(&data.db, p.group_id)
-            .await?
-            .ok_or_else(|| AppError::internal("parent without group"))?;
+        let g = match crate::federation::memo::get_id(p.group_id) {
+            Some(g) => g,
+            None => db::actors::by_id(&data.db, p.group_id)
+                .await?
+                .ok_or_else(|| AppError::internal("parent without group"))?,
+        };
         DbActor::new(g)?
     } else {
         let mut found = None;
@@ -307,7 +310,7 @@ pub async fn resolve_context(
             if super::is_public(addr) {
                 continue;
             }
-            if let Some(a) = db::actors::by_ap_id(&data.db, addr).await?
+            if let Some(a) = crate::federation::memo::actor_by_ap_id(&data.db, addr).await?
                 && a.kind == crate::domain::ActorKind::Group.as_str()
             {
                 found = Some(DbActor::new(a)?);
