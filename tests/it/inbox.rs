@@ -248,6 +248,23 @@ async fn disorder_undo_before_follow_and_delete_before_create() {
         r.post(&inbox, &bob, &create_reply, Sign::default()).await;
         assert!(!stored(p.clone()).await, "refetched, still deleted");
 
+        // The same Create of Q again: accepted, nothing stored or sent twice.
+        let announced = || async {
+            crate::helpers::deliveries(k.db())
+                .await
+                .iter()
+                .filter(|d| d.payload.contains("/creates/q\""))
+                .count()
+        };
+        let before = announced().await;
+        assert_eq!(before, 1, "the group announced Q to its member");
+        assert_eq!(
+            r.post(&inbox, &bob, &create("q", &q), Sign::default())
+                .await,
+            202
+        );
+        assert_eq!(announced().await, before, "a repeat is not announced again");
+
         // Q again under another activity id: accepted, still one post.
         assert_eq!(
             r.post(&inbox, &bob, &create("q-again", &q), Sign::default())
