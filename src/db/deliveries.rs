@@ -113,15 +113,19 @@ pub async fn claim_due(
     Entity::find().from_raw_sql(stmt).all(db).await
 }
 
-pub async fn mark_delivered(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
-    Entity::update_many()
-        .col_expr(Column::Status, DeliveryStatus::Delivered.as_str().into())
-        .col_expr(Column::LockedUntil, Option::<DateTime<Utc>>::None.into())
-        .col_expr(Column::LastError, Option::<String>::None.into())
-        .col_expr(Column::UpdatedAt, Utc::now().into())
-        .filter(Column::Id.eq(id))
-        .exec(db)
-        .await?;
+/// Mark these claimed rows delivered: one statement for a batch of answers.
+pub async fn mark_delivered(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
+    let now = Utc::now();
+    for chunk in ids.chunks(500) {
+        Entity::update_many()
+            .col_expr(Column::Status, DeliveryStatus::Delivered.as_str().into())
+            .col_expr(Column::LockedUntil, Option::<DateTime<Utc>>::None.into())
+            .col_expr(Column::LastError, Option::<String>::None.into())
+            .col_expr(Column::UpdatedAt, now.into())
+            .filter(Column::Id.is_in(chunk.to_vec()))
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
 

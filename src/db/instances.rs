@@ -82,22 +82,48 @@ pub async fn record_failure(
     Ok(failures)
 }
 
-/// The instance answered: close its breaker. True when it had been failing
-/// (the caller then sends what waited for it).
-pub async fn record_success(
+/// Of these hosts, the ones whose breaker counts failures: those an
+/// answer now closes. A read, so the usual case (none) takes no write lock.
+pub async fn failing_among(
     db: &impl ConnectionTrait,
-    domain: &str,
+    domains: &[String],
+) -> Result<Vec<String>, DbErr> {
+    use sea_orm::QuerySelect;
+    let mut out = vec![];
+    for chunk in domains.chunks(500) {
+        let found: Vec<String> = Entity::find()
+            .select_only()
+            .column(Column::Domain)
+            .filter(Column::Domain.is_in(chunk.to_vec()))
+            .filter(Column::ConsecutiveFailures.gt(0))
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// These hosts answered deliveries: close their breakers. Returns the ones
+/// that were failing (what waited for them can go now).
+pub async fn record_successes(
+    db: &impl ConnectionTrait,
+    domains: &[String],
     now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    let res = Entity::update_many()
+) -> Result<Vec<String>, DbErr> {
+    let failing = failing_among(db, domains).await?;
+    if failing.is_empty() {
+        return Ok(failing);
+    }
+    Entity::update_many()
         .col_expr(Column::ConsecutiveFailures, 0.into())
         .col_expr(Column::OpenUntil, Option::<DateTime<Utc>>::None.into())
         .col_expr(Column::LastSuccessAt, Some(now).into())
-        .filter(Column::Domain.eq(domain))
+        .filter(Column::Domain.is_in(failing.clone()))
         .filter(Column::ConsecutiveFailures.gt(0))
         .exec(db)
         .await?;
-    Ok(res.rows_affected > 0)
+    Ok(failing)
 }
 
 /// The instance sent us a verified activity: it is up. Closes its breaker

@@ -11,6 +11,7 @@ use rand::Rng;
 use tokio::sync::watch;
 use url::Url;
 
+use super::outcomes::{self, Done};
 use crate::{
     app::AppState,
     db::{self, deliveries::Claimed},
@@ -88,13 +89,13 @@ pub struct HostSlot {
 
 impl HostSlots {
     /// Was `host` recorded as up by this process within `UP_EVERY`?
-    fn recently_up(&self, host: &str) -> bool {
+    pub(super) fn recently_up(&self, host: &str) -> bool {
         self.2
             .lock()
             .is_ok_and(|m| m.get(host).is_some_and(|t| t.elapsed() < UP_EVERY))
     }
 
-    fn note_up(&self, host: &str) {
+    pub(super) fn note_up(&self, host: &str) {
         if let Ok(mut m) = self.2.lock() {
             if m.len() > 50_000 {
                 m.retain(|_, t| t.elapsed() < UP_EVERY);
@@ -164,6 +165,10 @@ impl Drop for HostSlot {
     }
 }
 
+/// How long a nearly full worker waits for more answers before it records
+/// and claims (see `outcomes`): well under any remote's answer time.
+const GATHER: Duration = Duration::from_millis(20);
+
 async fn worker_loop(
     index: usize,
     config: FederationConfig<AppState>,
@@ -173,24 +178,27 @@ async fn worker_loop(
     let poll = Duration::from_secs_f64(s.poll_interval_secs.max(0.01));
     let wakeup = config.delivery_wakeup.clone();
     let capacity = usize::try_from(s.batch_size.max(1)).unwrap_or(16);
-    let mut inflight = tokio::task::JoinSet::new();
+    // Record and claim once a quarter of the slots are free (or `GATHER`
+    // has passed), not after every answer.
+    let enough = (capacity / 4).max(1);
+    let mut inflight: tokio::task::JoinSet<Done> = tokio::task::JoinSet::new();
+    let mut done: Vec<Done> = vec![];
     let mut last_prune = std::time::Instant::now();
     loop {
         if *shutdown.borrow() {
             break;
         }
-        while inflight.try_join_next().is_some() {}
+        while let Some(r) = inflight.try_join_next() {
+            outcomes::keep(&mut done, r);
+        }
+        if capacity.saturating_sub(inflight.len()) < enough
+            && !gather(&mut inflight, &mut done, capacity, enough, &mut shutdown).await
+        {
+            break;
+        }
+        outcomes::record(&config.to_request_data(), std::mem::take(&mut done)).await;
         let free = capacity.saturating_sub(inflight.len());
         if free == 0 {
-            // Full: wait for one to finish (or for shutdown).
-            tokio::select! {
-                _ = inflight.join_next() => {}
-                changed = shutdown.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                }
-            }
             continue;
         }
         // Register interest before claiming, so a wake-up during the claim is
@@ -222,8 +230,9 @@ async fn worker_loop(
                 for (row, slot) in rows {
                     let data = config.to_request_data();
                     inflight.spawn(async move {
-                        deliver_one(&data, row).await;
+                        let d = deliver_one(&data, row).await;
                         drop(slot);
+                        d
                     });
                 }
                 continue;
@@ -242,7 +251,7 @@ async fn worker_loop(
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep(poll) => {}
-            Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
+            Some(r) = inflight.join_next(), if !inflight.is_empty() => outcomes::keep(&mut done, r),
             changed = shutdown.changed() => {
                 // The App is gone: stop.
                 if changed.is_err() {
@@ -252,8 +261,40 @@ async fn worker_loop(
         }
     }
     // Stopping: what is in flight finishes (each send is bounded by the
-    // request timeout); nothing new is claimed.
-    while inflight.join_next().await.is_some() {}
+    // request timeout) and is recorded; nothing new is claimed.
+    while let Some(r) = inflight.join_next().await {
+        outcomes::keep(&mut done, r);
+    }
+    outcomes::record(&config.to_request_data(), done).await;
+}
+
+/// A worker with fewer than `enough` free slots: wait for one to free (if
+/// none is), then up to `GATHER` for more. False when the App is gone.
+async fn gather(
+    inflight: &mut tokio::task::JoinSet<Done>,
+    done: &mut Vec<Done>,
+    capacity: usize,
+    enough: usize,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    if inflight.len() >= capacity {
+        tokio::select! {
+            r = inflight.join_next() => {
+                if let Some(r) = r {
+                    outcomes::keep(done, r);
+                }
+            }
+            changed = shutdown.changed() => return changed.is_ok(),
+        }
+    }
+    let until = tokio::time::Instant::now() + GATHER;
+    while capacity.saturating_sub(inflight.len()) < enough && !inflight.is_empty() {
+        match tokio::time::timeout_at(until, inflight.join_next()).await {
+            Ok(Some(r)) => outcomes::keep(done, r),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    true
 }
 
 /// The per-instance circuit breaker, applied to a claimed batch: rows for an
@@ -340,63 +381,63 @@ async fn screen_policy_and_breaker(
     Ok(send)
 }
 
-/// Record how the instance answered: a success (or any answer that shows it
-/// is up) closes its breaker and sends what waited for it at once; no answer,
-/// 5xx, 408 or 429 count towards opening it.
+/// Record how the instance answered. No answer, 5xx, 408 or 429 count
+/// towards opening its breaker (written at once); any other answer shows it
+/// is up: its host is returned, and recorded with the batch (`outcomes`),
+/// which closes its breaker and sends what waited for it.
 async fn record_instance(
     data: &super::FedData,
     inbox: &str,
     status: Option<u16>,
-) -> Result<(), AppError> {
+) -> Result<Option<String>, AppError> {
     let s = &data.settings.delivery;
-    if s.breaker_threshold <= 0 {
-        return Ok(());
-    }
     let host = host_of(inbox);
-    let now = data.clock.now();
-    if retry::counts_against_instance(status) {
-        data.host_slots.note_down(&host);
-        let failures = db::instances::record_failure(&data.db, &host, now, |n| {
-            retry::breaker_open_for(
-                n,
-                s.breaker_threshold,
-                s.breaker_base_secs,
-                s.retry_max_secs,
-            )
-        })
-        .await?;
-        if failures == s.breaker_threshold {
-            tracing::warn!(instance = %host, failures, "instance not answering: its deliveries wait (circuit breaker open)");
+    if !retry::counts_against_instance(status) {
+        // Status 0: refused here, never sent; it says nothing of the host.
+        if status.is_some_and(|s| s > 0) {
+            if let Err(e) = super::nodeinfo::met(data, &host, false).await {
+                tracing::warn!(error = %e, "cannot note the instance's contact");
+            }
+            return Ok(Some(host));
         }
-    } else {
-        instance_is_up(data, &host, false).await?;
+        return Ok(None);
     }
-    Ok(())
+    if s.breaker_threshold <= 0 {
+        return Ok(None);
+    }
+    data.host_slots.note_down(&host);
+    let now = data.clock.now();
+    let failures = db::instances::record_failure(&data.db, &host, now, |n| {
+        retry::breaker_open_for(
+            n,
+            s.breaker_threshold,
+            s.breaker_base_secs,
+            s.retry_max_secs,
+        )
+    })
+    .await?;
+    if failures == s.breaker_threshold {
+        tracing::warn!(instance = %host, failures, "instance not answering: its deliveries wait (circuit breaker open)");
+    }
+    Ok(None)
 }
 
-/// `host` answered a delivery (or, with `wrote_to_us`, sent us a verified
-/// activity): close its breaker, and send what waited for it.
-pub async fn instance_is_up(
-    data: &super::FedData,
-    host: &str,
-    wrote_to_us: bool,
-) -> Result<(), AppError> {
-    if let Err(e) = super::nodeinfo::met(data, host, wrote_to_us).await {
+/// `host` sent us a verified activity: it is up. Close its breaker, and send
+/// what waited for it. (Answers to our deliveries are recorded in batches:
+/// see `outcomes`.)
+pub async fn instance_is_up(data: &super::FedData, host: &str) -> Result<(), AppError> {
+    if let Err(e) = super::nodeinfo::met(data, host, true).await {
         tracing::warn!(error = %e, "cannot note the instance's contact");
     }
     // A host this process recorded as up moments ago is not written again
     // (one write per delivery or received activity was most of a busy
     // queue's writes). Its failures here clear that; failures recorded by
     // another process are closed by the next write, within `UP_EVERY`.
-    if data.host_slots.recently_up(host) {
+    if data.settings.delivery.breaker_threshold <= 0 || data.host_slots.recently_up(host) {
         return Ok(());
     }
     let now = data.clock.now();
-    let was_failing = if wrote_to_us {
-        db::instances::record_contact(&data.db, host, now).await?
-    } else {
-        db::instances::record_success(&data.db, host, now).await?
-    };
+    let was_failing = db::instances::record_contact(&data.db, host, now).await?;
     data.host_slots.note_up(host);
     if was_failing {
         let n = db::deliveries::pull_forward(&data.db, host, now).await?;
@@ -417,7 +458,7 @@ struct Sent {
 }
 
 #[tracing::instrument(skip_all, fields(delivery = claimed.row.id, inbox = %host_of(&claimed.row.inbox), attempt = claimed.row.attempts))]
-async fn deliver_one(data: &super::FedData, claimed: Claimed) {
+async fn deliver_one(data: &super::FedData, claimed: Claimed) -> Done {
     let sent = match send(data, &claimed).await {
         Ok(s) => s,
         Err(e) => Sent {
@@ -428,9 +469,15 @@ async fn deliver_one(data: &super::FedData, claimed: Claimed) {
         },
     };
     let row = &claimed.row;
-    if let Err(e) = record_instance(data, &row.inbox, sent.status).await {
-        tracing::warn!(error = %e, "cannot record the instance's answer");
-    }
+    let mut done = Done {
+        delivered: None,
+        up: record_instance(data, &row.inbox, sent.status)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot record the instance's answer");
+                None
+            }),
+    };
     let db = &data.db;
     let now = data.clock.now();
     let s = &data.settings.delivery;
@@ -439,7 +486,9 @@ async fn deliver_one(data: &super::FedData, claimed: Claimed) {
         retry::Outcome::Delivered => {
             tracing::debug!("delivered");
             data.metrics.delivery(&host, "delivered");
-            db::deliveries::mark_delivered(db, row.id).await
+            // Recorded with the worker's batch.
+            done.delivered = Some(row.id);
+            Ok(())
         }
         retry::Outcome::Refused => {
             tracing::warn!(error = %sent.why, "delivery refused by the remote: not retried");
@@ -470,6 +519,7 @@ async fn deliver_one(data: &super::FedData, claimed: Claimed) {
         // The lease expires and the row is tried again: at least once.
         tracing::warn!(error = %e, "cannot record delivery outcome");
     }
+    done
 }
 
 /// Sign and POST one delivery. The body is the stored payload, byte for

@@ -90,7 +90,7 @@ async fn receive_inbox(data: &FedData, req: Request) -> Result<StatusCode, AppEr
     }
     // Verified: the sender's instance is up (closes its delivery breaker).
     if let Some(host) = sender_host(&bytes)
-        && let Err(e) = super::delivery::instance_is_up(data, &host, true).await
+        && let Err(e) = super::delivery::instance_is_up(data, &host).await
     {
         tracing::warn!(error = %e, "cannot record the instance's contact");
     }

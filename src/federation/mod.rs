@@ -13,6 +13,7 @@ pub mod memo;
 pub mod nodeinfo;
 pub mod objects;
 pub mod outbox;
+pub mod outcomes;
 pub mod policy;
 pub mod resolve;
 pub mod routes;

@@ -715,3 +715,70 @@ async fn queued_bodies_survive_the_migration_both_ways() {
         assert_eq!(crate::helpers::deliveries(a.db()).await.len(), 4);
     }
 }
+
+/// A worker records a batch of answers together (`federation::outcomes`):
+/// the rows delivered in one statement, and of the instances that answered
+/// only the failing ones written (breaker closed, what waited for them due
+/// at once); the others are only read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_answers_closes_only_the_failing_instances_breakers() {
+    for backend in backends() {
+        let a = TestInstance::spawn(backend).await;
+        let db = a.db();
+        let now = chrono::Utc::now();
+        let open_for = |_| Some(chrono::Duration::hours(1));
+        for _ in 0..3 {
+            db::instances::record_failure(db, "down.invalid", now, open_for)
+                .await
+                .expect("failure");
+        }
+        db::instances::record_failure(db, "flaky.invalid", now, |_| None)
+            .await
+            .expect("failure");
+        // One that failed once and answered since: closed.
+        db::instances::record_failure(db, "fine.invalid", now, |_| None)
+            .await
+            .expect("failure");
+        let closed = db::instances::record_successes(db, &["fine.invalid".to_string()], now)
+            .await
+            .expect("close");
+        assert_eq!(closed, ["fine.invalid"], "{backend:?}");
+        let answered: Vec<String> = [
+            "down.invalid",
+            "fine.invalid",
+            "flaky.invalid",
+            "new.invalid",
+        ]
+        .map(String::from)
+        .to_vec();
+        let later = now + chrono::Duration::seconds(5);
+        let mut back = db::instances::record_successes(db, &answered, later)
+            .await
+            .expect("record");
+        back.sort();
+        assert_eq!(back, ["down.invalid", "flaky.invalid"], "{backend:?}");
+        let rows = db::instances::by_domains(db, answered.clone())
+            .await
+            .expect("rows");
+        for host in ["down.invalid", "flaky.invalid"] {
+            let r = &rows[host];
+            assert_eq!(r.consecutive_failures, 0, "{backend:?} {host}");
+            assert!(r.open_until.is_none(), "{backend:?} {host}");
+            assert!(r.last_success_at.is_some(), "{backend:?} {host}");
+        }
+        // An instance not failing is not written: its last success stays.
+        let fine = &rows["fine.invalid"];
+        assert!(
+            fine.last_success_at.is_some_and(|t| t < later),
+            "{backend:?}: {:?}",
+            fine.last_success_at
+        );
+        // Nor is a row made for one never met.
+        assert!(!rows.contains_key("new.invalid"), "{backend:?}");
+        // Answering again: nothing is failing any more.
+        let again = db::instances::record_successes(db, &answered, later)
+            .await
+            .expect("record");
+        assert!(again.is_empty(), "{backend:?}: {again:?}");
+    }
+}
