@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use super::entities::{
-    delivery::{self, Column, Entity, Model},
+    delivery::{Column, Entity, Model},
     delivery_body,
 };
 use crate::domain::DeliveryStatus;
@@ -50,21 +50,36 @@ pub async fn enqueue(
     .exec(db)
     .await?
     .last_insert_id;
-    let rows = inboxes.iter().map(|inbox| delivery::ActiveModel {
-        activity_ap_id: Set(activity_ap_id.to_string()),
-        actor_id: Set(actor_id),
-        inbox: Set(inbox.clone()),
-        body_id: Set(body_id),
-        status: Set(DeliveryStatus::Pending.as_str().to_string()),
-        attempts: Set(0),
-        next_attempt_at: Set(now),
-        locked_until: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    });
-    Entity::insert_many(rows).exec_without_returning(db).await?;
+    // One statement whatever the number of inboxes, with six values bound
+    // (the inboxes as one JSON array): building and binding a row of eleven
+    // values per inbox was most of what queuing a group's Announce cost.
+    let list = serde_json::to_string(inboxes).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO deliveries (activity_ap_id, actor_id, inbox, body_id, status, attempts, \
+             next_attempt_at, created_at, updated_at) \
+             SELECT $1, $2, i, $3, $4, 0, $5, $5, $5 FROM json_array_elements_text($6::json) AS t(i)"
+        }
+        _ => {
+            "INSERT INTO deliveries (activity_ap_id, actor_id, inbox, body_id, status, attempts, \
+             next_attempt_at, created_at, updated_at) \
+             SELECT ?1, ?2, value, ?3, ?4, 0, ?5, ?5, ?5 FROM json_each(?6)"
+        }
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [
+            activity_ap_id.into(),
+            actor_id.into(),
+            body_id.into(),
+            DeliveryStatus::Pending.as_str().into(),
+            now.into(),
+            list.into(),
+        ],
+    ))
+    .await?;
     Ok(())
 }
 
