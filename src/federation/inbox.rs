@@ -54,18 +54,23 @@ async fn receive_inbox(data: &FedData, req: Request) -> Result<StatusCode, AppEr
         .map_err(|_| AppError::PayloadTooLarge)?;
     // The actor's and the id's instance, and every local group concerned:
     // refused before anything is verified or stored.
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-        super::policy::screen_inbound(data, parts.uri.path(), &value).await?;
+    // Parsed once here for the screens below; the library parses it again
+    // into the activity's own type.
+    let value = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+    if let Some(value) = &value {
+        super::policy::screen_inbound(data, parts.uri.path(), value).await?;
     }
-    if let Some((id, actor)) = self_delete(&bytes)
+    if let Some((id, actor)) = value.as_ref().and_then(self_delete)
         && let Some(known) = crate::db::actors::by_ap_id(&data.db, actor.as_str()).await?
         && !known.local
     {
         // An account deleted at its origin: its actor now answers 410, so
         // the signature is checked against the key we hold.
         verify_with_stored_key(&parts.headers, parts.uri.path(), &bytes, &known)?;
-        let raw: serde_json::Value = serde_json::from_slice(&bytes)?;
-        super::activities::delete::remove_actor(data, &id, &actor, &raw).await?;
+        let raw = value
+            .as_ref()
+            .ok_or_else(|| AppError::bad_request("unreadable JSON"))?;
+        super::activities::delete::remove_actor(data, &id, &actor, raw).await?;
         return Ok(StatusCode::ACCEPTED);
     }
     let (method, uri, headers) = (
@@ -89,7 +94,7 @@ async fn receive_inbox(data: &FedData, req: Request) -> Result<StatusCode, AppEr
         other => other?,
     }
     // Verified: the sender's instance is up (closes its delivery breaker).
-    if let Some(host) = sender_host(&bytes)
+    if let Some(host) = value.as_ref().and_then(sender_host)
         && let Err(e) = super::delivery::instance_is_up(data, &host).await
     {
         tracing::warn!(error = %e, "cannot record the instance's contact");
@@ -98,8 +103,7 @@ async fn receive_inbox(data: &FedData, req: Request) -> Result<StatusCode, AppEr
 }
 
 /// A Delete whose object is its own actor: (activity id, actor id).
-fn self_delete(body: &[u8]) -> Option<(url::Url, url::Url)> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+fn self_delete(v: &serde_json::Value) -> Option<(url::Url, url::Url)> {
     if v.get("type")?.as_str()? != "Delete" {
         return None;
     }
@@ -148,8 +152,7 @@ fn verify_with_stored_key(
 }
 
 /// `host[:port]` of the activity's actor.
-fn sender_host(body: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+fn sender_host(v: &serde_json::Value) -> Option<String> {
     let actor = v.get("actor")?;
     let id = actor.as_str().or_else(|| actor.get("id")?.as_str())?;
     url::Url::parse(id)
