@@ -79,6 +79,9 @@ pub struct Stamp {
 #[derive(Default)]
 pub struct GroupDocs {
     actors: RwLock<HashMap<String, Arc<Doc>>>,
+    /// Group rows read by the inbox's policy screen (every received activity
+    /// names its group), kept like the documents.
+    rows: RwLock<HashMap<String, (actor::Model, Instant)>>,
     pages: RwLock<HashMap<String, Page>>,
     /// Moved by every `forget`.
     generation: AtomicU64,
@@ -109,6 +112,27 @@ impl GroupDocs {
             && self.unchanged_since(stamp)
         {
             map.insert(doc.row.username.to_lowercase(), doc);
+        }
+    }
+
+    /// The row of the local group `name` (any case), when one was kept
+    /// (with a document or by `put_row`) and is still fresh.
+    pub fn row(&self, name: &str) -> Option<actor::Model> {
+        let key = name.to_lowercase();
+        if let Some(doc) = self.get(&key) {
+            return Some(doc.row.clone());
+        }
+        let map = self.rows.read().ok()?;
+        let (row, made) = map.get(&key)?;
+        (made.elapsed() < TTL).then(|| row.clone())
+    }
+
+    /// Keep a local group's row, read after `stamp` was taken.
+    pub fn put_row(&self, row: actor::Model, stamp: Stamp) {
+        if let Ok(mut map) = self.rows.write()
+            && self.unchanged_since(stamp)
+        {
+            map.insert(row.username.to_lowercase(), (row, Instant::now()));
         }
     }
 
@@ -147,6 +171,9 @@ impl GroupDocs {
         if let Ok(mut map) = self.actors.write() {
             map.clear();
         }
+        if let Ok(mut map) = self.rows.write() {
+            map.clear();
+        }
         if let Ok(mut map) = self.pages.write() {
             map.clear();
         }
@@ -175,6 +202,32 @@ mod tests {
         );
         docs.forget();
         assert!(docs.get("lupus").is_none());
+    }
+
+    #[test]
+    fn a_kept_row_is_found_in_any_case_until_forgotten_or_stale() {
+        let docs = GroupDocs::default();
+        assert!(docs.row("lupus").is_none());
+        docs.put_row(row("Lupus"), docs.stamp());
+        assert_eq!(docs.row("LUPUS").map(|r| r.username), Some("Lupus".into()));
+        docs.forget();
+        assert!(docs.row("lupus").is_none());
+        // Read before a change: not kept.
+        let before = docs.stamp();
+        docs.forget();
+        docs.put_row(row("lupus"), before);
+        assert!(docs.row("lupus").is_none());
+        // A document's row serves too.
+        docs.put(Arc::new(Doc::new(row("lupus"), Bytes::new())), docs.stamp());
+        assert!(docs.row("lupus").is_some());
+        docs.forget();
+        docs.put_row(row("lupus"), docs.stamp());
+        if let Ok(mut map) = docs.rows.write()
+            && let Some((_, made)) = map.get_mut("lupus")
+        {
+            *made = Instant::now() - TTL;
+        }
+        assert!(docs.row("lupus").is_none());
     }
 
     #[test]

@@ -312,14 +312,24 @@ pub async fn target_groups(
     let mut groups: Vec<actor::Model> = vec![];
     for n in named {
         let group = match n {
-            Named::Group(name) => {
-                db::actors::local_by_name_and_kind(
-                    &state.db,
-                    &name,
-                    crate::domain::ActorKind::Group,
-                )
-                .await?
-            }
+            // Every activity names its group: its row is kept for a moment
+            // (as its actor document is), dropped by any change made here.
+            Named::Group(name) => match state.group_docs.row(&name) {
+                Some(row) => Some(row),
+                None => {
+                    let stamp = state.group_docs.stamp();
+                    let row = db::actors::local_by_name_and_kind(
+                        &state.db,
+                        &name,
+                        crate::domain::ActorKind::Group,
+                    )
+                    .await?;
+                    if let Some(r) = &row {
+                        state.group_docs.put_row(r.clone(), stamp);
+                    }
+                    row
+                }
+            },
             Named::Post(id) => match db::posts::by_id(&state.db, id).await? {
                 Some(p) => db::actors::by_id(&state.db, p.group_id).await?,
                 None => None,
