@@ -83,6 +83,8 @@ pub struct AppState {
     pub delivery_http: Arc<std::sync::OnceLock<reqwest::Client>>,
     /// Local groups' rendered actor documents (see `federation::docs`).
     pub group_docs: Arc<federation::docs::GroupDocs>,
+    /// Remote actors' rows kept across requests (see `federation::memo`).
+    pub remote_actors: Arc<federation::memo::Remote>,
 }
 
 impl AppState {
@@ -112,6 +114,7 @@ impl AppState {
             signer: Arc::default(),
             delivery_http: Arc::default(),
             group_docs: Arc::default(),
+            remote_actors: Arc::default(),
             contacts: Arc::default(),
         })
     }

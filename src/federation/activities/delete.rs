@@ -165,7 +165,7 @@ pub async fn remove_actor(
     db::posts::delete_for_authors(&txn, vec![actor.id]).await?;
     db::follows::remove_followers(&txn, &[actor.id]).await?;
     txn.commit().await?;
-    crate::federation::memo::forget(&actor.ap_id);
+    crate::federation::memo::forget(data, &actor.ap_id);
     data.wake_delivery();
     tracing::info!("a remote account was deleted: its posts and memberships removed");
     Ok(())

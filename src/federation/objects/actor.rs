@@ -287,7 +287,7 @@ impl Object for DbActor {
     }
 
     async fn read_from_id(id: Url, data: &Data<AppState>) -> Result<Option<Self>, AppError> {
-        crate::federation::memo::actor_by_ap_id(&data.db, id.as_str())
+        crate::federation::memo::actor_by_ap_id(data, id.as_str())
             .await?
             .map(DbActor::new)
             .transpose()
@@ -443,7 +443,7 @@ impl Object for DbActor {
             db::directory::set_topics(&txn, row.id, &topics).await?;
         }
         txn.commit().await?;
-        crate::federation::memo::forget(&row.ap_id);
+        crate::federation::memo::forget(data, &row.ap_id);
         DbActor::new(row)
     }
 }

@@ -310,7 +310,7 @@ pub async fn resolve_context(
             if super::is_public(addr) {
                 continue;
             }
-            if let Some(a) = crate::federation::memo::actor_by_ap_id(&data.db, addr).await?
+            if let Some(a) = crate::federation::memo::actor_by_ap_id(data, addr).await?
                 && a.kind == crate::domain::ActorKind::Group.as_str()
             {
                 found = Some(DbActor::new(a)?);
