@@ -31,12 +31,16 @@ pub async fn record(
 }
 
 pub async fn exists(db: &impl ConnectionTrait, ap_id: &str) -> Result<bool, DbErr> {
-    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    // One row's id, not a COUNT over a subquery (sea-orm's `count`).
     Ok(received_activity::Entity::find()
+        .select_only()
+        .column(received_activity::Column::Id)
         .filter(received_activity::Column::ApId.eq(ap_id))
-        .count(db)
+        .into_tuple::<i64>()
+        .one(db)
         .await?
-        > 0)
+        .is_some())
 }
 
 /// Kind of the row that marks an object id as deleted before we ever stored it

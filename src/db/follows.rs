@@ -1,5 +1,7 @@
 //! Queries on `follows`: who is a member of which group.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
@@ -8,6 +10,22 @@ use sea_orm::{
 
 use super::entities::{actor, follow};
 use crate::domain::FollowState;
+
+/// Counts the writes made by this process that change who a group's
+/// members are or where they receive (`follows`, bans, remote actors'
+/// inboxes): a group's member inboxes kept in memory (`federation::docs`)
+/// are used only while this has not moved.
+static CHANGES: AtomicU64 = AtomicU64::new(0);
+
+/// How many such writes this process has made.
+pub fn changes() -> u64 {
+    CHANGES.load(Ordering::Acquire)
+}
+
+/// Called before every write that may change a group's member inboxes.
+pub(crate) fn changed() {
+    CHANGES.fetch_add(1, Ordering::AcqRel);
+}
 
 pub async fn get(
     db: &impl ConnectionTrait,
@@ -35,32 +53,61 @@ pub async fn standing(
     actor_id: i64,
     group_id: i64,
 ) -> Result<Standing, DbErr> {
+    Ok(standing_and_seen(db, actor_id, group_id, None).await?.0)
+}
+
+/// A received post's first question, in the same statement as its standing:
+/// was `activity` handled before? (`None`: not asked.)
+pub async fn standing_unless_seen(
+    db: &impl ConnectionTrait,
+    actor_id: i64,
+    group_id: i64,
+    activity: &str,
+) -> Result<Option<Standing>, DbErr> {
+    let (standing, seen) = standing_and_seen(db, actor_id, group_id, Some(activity)).await?;
+    Ok((!seen).then_some(standing))
+}
+
+async fn standing_and_seen(
+    db: &impl ConnectionTrait,
+    actor_id: i64,
+    group_id: i64,
+    activity: Option<&str>,
+) -> Result<(Standing, bool), DbErr> {
     let backend = db.get_database_backend();
+    // A NULL activity matches no row: `seen` is false.
     let sql = match backend {
         DbBackend::Postgres => {
             "SELECT (SELECT state FROM follows WHERE follower_id = $1 AND group_id = $2 LIMIT 1) \
              AS state, EXISTS (SELECT 1 FROM group_bans WHERE actor_id = $1 AND group_id = $2) \
-             AS banned"
+             AS banned, EXISTS (SELECT 1 FROM received_activities WHERE ap_id = $3) AS seen"
         }
         _ => {
             "SELECT (SELECT state FROM follows WHERE follower_id = ?1 AND group_id = ?2 LIMIT 1) \
              AS state, EXISTS (SELECT 1 FROM group_bans WHERE actor_id = ?1 AND group_id = ?2) \
-             AS banned"
+             AS banned, EXISTS (SELECT 1 FROM received_activities WHERE ap_id = ?3) AS seen"
         }
     };
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             sql,
-            [actor_id.into(), group_id.into()],
+            [
+                actor_id.into(),
+                group_id.into(),
+                activity.map(str::to_string).into(),
+            ],
         ))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("standing".into()))?;
     let state: Option<String> = row.try_get("", "state")?;
-    Ok(Standing {
-        membership: state.as_deref().and_then(FollowState::parse),
-        banned: row.try_get("", "banned")?,
-    })
+    Ok((
+        Standing {
+            membership: state.as_deref().and_then(FollowState::parse),
+            banned: row.try_get("", "banned")?,
+        },
+        row.try_get("", "seen")?,
+    ))
 }
 
 pub async fn state(
@@ -81,6 +128,7 @@ pub async fn upsert(
     state: FollowState,
     follow_ap_id: Option<String>,
 ) -> Result<follow::Model, DbErr> {
+    changed();
     if let Some(existing) = get(db, follower_id, group_id).await? {
         let mut m: follow::ActiveModel = existing.into();
         m.state = Set(state.as_str().to_string());
@@ -106,6 +154,7 @@ pub async fn set_state(
     id: i64,
     state: FollowState,
 ) -> Result<(), DbErr> {
+    changed();
     follow::Entity::update_many()
         .col_expr(follow::Column::State, state.as_str().into())
         .filter(follow::Column::Id.eq(id))
@@ -119,6 +168,7 @@ pub async fn delete(
     follower_id: i64,
     group_id: i64,
 ) -> Result<u64, DbErr> {
+    changed();
     Ok(follow::Entity::delete_many()
         .filter(follow::Column::FollowerId.eq(follower_id))
         .filter(follow::Column::GroupId.eq(group_id))
@@ -244,6 +294,7 @@ pub async fn remove_followers(
     if follower_ids.is_empty() {
         return Ok(0);
     }
+    changed();
     Ok(follow::Entity::delete_many()
         .filter(follow::Column::FollowerId.is_in(follower_ids.to_vec()))
         .exec(db)

@@ -124,14 +124,23 @@ impl Activity for Create {
     }
 
     async fn receive(mut self, data: &Data<AppState>) -> Result<(), AppError> {
-        if super::seen(data, &self.id).await? {
-            return Ok(());
-        }
         let ctx = resolve_context(&self.object, data).await?;
         if !ctx.group.row.local {
             // Not for a group we host: nothing to do with it here.
             return Ok(());
         }
+        // Handled before (a cheap early exit; the record that counts is
+        // written with the post), asked with the author's standing.
+        let Some(standing) = db::follows::standing_unless_seen(
+            &data.db,
+            ctx.author.row.id,
+            ctx.group.row.id,
+            self.id.as_str(),
+        )
+        .await?
+        else {
+            return Ok(());
+        };
         if !addressed_to_group(&self, &ctx, data).await? {
             tracing::debug!(
                 "a reply in a group thread not addressed to the group or the thread: ignored"
@@ -147,7 +156,6 @@ impl Activity for Create {
                 "this group is public: only public posts are shared in it",
             ));
         }
-        let standing = db::follows::standing(&data.db, ctx.author.row.id, ctx.group.row.id).await?;
         if !rules::may_post_in_group(standing.membership) {
             return Err(AppError::forbidden("only members can post in this group"));
         }
@@ -190,7 +198,8 @@ impl Activity for Create {
             return Ok(());
         }
         super::normalize_addressing(&mut self.to, &mut self.cc, &mut self.object);
-        outbox::announce_to_members(&txn, &data.urls, &ctx.group, &self).await?;
+        outbox::announce_to_kept_members(&txn, &data.urls, &data.group_docs, &ctx.group, &self)
+            .await?;
         txn.commit().await?;
         data.wake_delivery();
         tracing::debug!("post received and announced");
