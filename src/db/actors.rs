@@ -111,6 +111,8 @@ pub struct RemoteActorData {
 
 /// Insert or refresh a remote actor, keyed by its id.
 pub async fn upsert_remote(db: &impl ConnectionTrait, d: RemoteActorData) -> Result<Model, DbErr> {
+    // Its inboxes may have moved.
+    super::follows::changed();
     let now = Utc::now();
     let row = ActiveModel {
         ap_id: Set(d.ap_id.clone()),
@@ -266,6 +268,7 @@ pub async fn update_rules(
 
 /// Remove a local actor that never federated (a refused applicant).
 pub async fn delete_local(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    super::follows::changed();
     Entity::delete_many()
         .filter(Column::Id.eq(id))
         .filter(Column::Local.eq(true))
@@ -346,6 +349,7 @@ pub async fn remote_domains(
 /// A deleted account's actor: its profile wiped, the row kept so the handle
 /// is never reused and the key can still sign the Delete.
 pub async fn mark_deleted(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    super::follows::changed();
     Entity::update_many()
         .col_expr(Column::DeletedAt, Some(Utc::now()).into())
         .col_expr(Column::DisplayName, Option::<String>::None.into())

@@ -115,6 +115,7 @@ pub async fn set_note(
 
 /// Accept a pending request; false when it was not pending (already decided).
 pub async fn accept_pending(db: &impl ConnectionTrait, follow_id: i64) -> Result<bool, DbErr> {
+    super::follows::changed();
     let n = follow::Entity::update_many()
         .col_expr(follow::Column::State, FollowState::Accepted.as_str().into())
         .filter(follow::Column::Id.eq(follow_id))
@@ -145,6 +146,7 @@ pub async fn ban(
     reason: Option<&str>,
     by: &str,
 ) -> Result<(), DbErr> {
+    super::follows::changed();
     group_ban::ActiveModel {
         group_id: Set(group_id),
         actor_id: Set(actor_id),
@@ -159,6 +161,7 @@ pub async fn ban(
 }
 
 pub async fn unban(db: &impl ConnectionTrait, group_id: i64, actor_id: i64) -> Result<u64, DbErr> {
+    super::follows::changed();
     Ok(group_ban::Entity::delete_many()
         .filter(group_ban::Column::GroupId.eq(group_id))
         .filter(group_ban::Column::ActorId.eq(actor_id))

@@ -16,6 +16,13 @@
 //! was, for at most `TTL`; so may a write by another process. Signed-in
 //! readers are never served a kept page.
 //!
+//! The remote member inboxes a received post is announced to are kept too,
+//! per group, and dropped by any write here to memberships, bans or remote
+//! actors (`db::follows::changes`): a member who leaves or is removed here
+//! gets nothing after that write. A change committed by another process, or
+//! while the list was being read, reaches it within `TTL` — as a post
+//! received while a member leaves may reach them without any keeping.
+//!
 //! Only documents of existing local groups are kept, under their lowercased
 //! name, so that map never grows past the number of local groups; pages are
 //! capped at `MAX_PAGES` and `MAX_PAGE_BYTES` (8 MiB).
@@ -74,7 +81,20 @@ struct Page {
 pub struct Stamp {
     generation: u64,
     posts: u64,
+    follows: u64,
 }
+
+/// A local group's remote member inboxes, as `federation::outbox` sends to
+/// them.
+struct Members {
+    inboxes: Arc<Vec<String>>,
+    made: Instant,
+    /// `db::follows::changes()` when they were read.
+    follows_at: u64,
+}
+
+/// At most this many member lists are kept (two per local group at most).
+const MAX_MEMBER_LISTS: usize = 4096;
 
 #[derive(Default)]
 pub struct GroupDocs {
@@ -83,6 +103,8 @@ pub struct GroupDocs {
     /// names its group), kept like the documents.
     rows: RwLock<HashMap<String, (actor::Model, Instant)>>,
     pages: RwLock<HashMap<String, Page>>,
+    /// Member inboxes by (group id, personal inboxes only).
+    members: RwLock<HashMap<(i64, bool), Members>>,
     /// Moved by every `forget`.
     generation: AtomicU64,
 }
@@ -92,6 +114,7 @@ impl GroupDocs {
         Stamp {
             generation: self.generation.load(Ordering::Acquire),
             posts: crate::db::posts::changes(),
+            follows: crate::db::follows::changes(),
         }
     }
 
@@ -165,6 +188,41 @@ impl GroupDocs {
         }
     }
 
+    /// The kept member inboxes of a local group (`personal`: never a shared
+    /// inbox, for a members-only group), when fresh and no membership, ban
+    /// or remote actor was written here since they were read.
+    pub fn members(&self, group_id: i64, personal: bool) -> Option<Arc<Vec<String>>> {
+        let map = self.members.read().ok()?;
+        let m = map.get(&(group_id, personal))?;
+        (m.made.elapsed() < TTL && m.follows_at == crate::db::follows::changes())
+            .then(|| m.inboxes.clone())
+    }
+
+    /// Keep a local group's member inboxes, read after `stamp` was taken.
+    pub fn put_members(
+        &self,
+        group_id: i64,
+        personal: bool,
+        inboxes: Arc<Vec<String>>,
+        stamp: Stamp,
+    ) {
+        if let Ok(mut map) = self.members.write()
+            && self.unchanged_since(stamp)
+        {
+            if map.len() >= MAX_MEMBER_LISTS {
+                map.clear();
+            }
+            map.insert(
+                (group_id, personal),
+                Members {
+                    inboxes,
+                    made: Instant::now(),
+                    follows_at: stamp.follows,
+                },
+            );
+        }
+    }
+
     /// Drop everything kept: a group changed in this process.
     pub fn forget(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
@@ -175,6 +233,9 @@ impl GroupDocs {
             map.clear();
         }
         if let Ok(mut map) = self.pages.write() {
+            map.clear();
+        }
+        if let Ok(mut map) = self.members.write() {
             map.clear();
         }
     }
@@ -256,6 +317,36 @@ mod tests {
             .map(|m| m.values().map(|p| p.body.len()).sum())
             .unwrap_or(usize::MAX);
         assert!(held <= MAX_PAGE_BYTES, "{held}");
+    }
+
+    #[test]
+    fn member_inboxes_are_not_used_once_a_membership_changed_or_the_group_did() {
+        let docs = GroupDocs::default();
+        let list = || Arc::new(vec!["https://a.example/inbox".to_string()]);
+        assert!(docs.members(7, false).is_none());
+        docs.put_members(7, false, list(), docs.stamp());
+        assert_eq!(docs.members(7, false), Some(list()));
+        // Kept apart from the personal-inbox list of the same group.
+        assert!(docs.members(7, true).is_none());
+        // Other tests in this process may write follows: only assert what a
+        // write must cause.
+        crate::db::follows::changed();
+        assert!(docs.members(7, false).is_none());
+        // Read before the change: never served.
+        let before = docs.stamp();
+        crate::db::follows::changed();
+        docs.put_members(7, false, list(), before);
+        assert!(docs.members(7, false).is_none());
+        docs.put_members(7, false, list(), docs.stamp());
+        docs.forget();
+        assert!(docs.members(7, false).is_none());
+        docs.put_members(7, false, list(), docs.stamp());
+        if let Ok(mut map) = docs.members.write()
+            && let Some(m) = map.get_mut(&(7, false))
+        {
+            m.made = Instant::now() - TTL;
+        }
+        assert!(docs.members(7, false).is_none());
     }
 
     #[test]

@@ -19,11 +19,27 @@ pub async fn queue<A: Serialize>(
     signer: &DbActor,
     inboxes: Vec<String>,
 ) -> Result<(), AppError> {
+    let remote = not_ours(urls, inboxes);
+    queue_remote(db, activity_id, activity, signer, &remote).await
+}
+
+/// The inboxes not on our domain.
+fn not_ours(urls: &Urls, inboxes: Vec<String>) -> Vec<String> {
     let ours = urls.base();
-    let remote: Vec<String> = inboxes
+    inboxes
         .into_iter()
         .filter(|i| Url::parse(i).is_ok_and(|u| !super::objects::same_origin(&u, ours)))
-        .collect();
+        .collect()
+}
+
+/// `queue` to inboxes already known not to be ours.
+async fn queue_remote<A: Serialize>(
+    db: &impl ConnectionTrait,
+    activity_id: &Url,
+    activity: &A,
+    signer: &DbActor,
+    remote: &[String],
+) -> Result<(), AppError> {
     if remote.is_empty() {
         return Ok(());
     }
@@ -31,7 +47,7 @@ pub async fn queue<A: Serialize>(
         activity,
         super::objects::object_context(),
     ))?;
-    db::deliveries::enqueue(db, activity_id.as_str(), signer.row.id, &payload, &remote).await?;
+    db::deliveries::enqueue(db, activity_id.as_str(), signer.row.id, &payload, remote).await?;
     Ok(())
 }
 
@@ -45,6 +61,39 @@ pub async fn announce_to_members<A: Serialize>(
 ) -> Result<(), AppError> {
     let inboxes = member_inboxes(db, group).await?;
     announce(db, urls, group, serde_json::to_value(inner)?, inboxes).await
+}
+
+/// `announce_to_members` for a received post, the inbox's hot path: the
+/// member inboxes come from `docs` when read there within the second and no
+/// membership changed in this process since (`GroupDocs::members`), not from
+/// a 50-row read in the write transaction. A change made by another process,
+/// or committed while the list was being read, reaches the list within
+/// `docs::TTL`.
+pub async fn announce_to_kept_members<A: Serialize>(
+    db: &impl ConnectionTrait,
+    urls: &Urls,
+    docs: &super::docs::GroupDocs,
+    group: &DbActor,
+    inner: &A,
+) -> Result<(), AppError> {
+    let visibility = crate::service::access::visibility(&group.row);
+    if !visibility.federates() {
+        return Ok(());
+    }
+    let personal = visibility != Visibility::Public;
+    let inboxes = match docs.members(group.row.id, personal) {
+        Some(kept) => kept,
+        None => {
+            let stamp = docs.stamp();
+            let list = std::sync::Arc::new(not_ours(urls, member_inboxes(db, group).await?));
+            docs.put_members(group.row.id, personal, list.clone(), stamp);
+            list
+        }
+    };
+    let Some((id, announce)) = group_announce(urls, group, serde_json::to_value(inner)?) else {
+        return Ok(());
+    };
+    queue_remote(db, &id, &announce, group, &inboxes).await
 }
 
 /// The group boosts a post by id (a public group) or whole (a members-only
@@ -167,9 +216,25 @@ async fn announce(
     object: serde_json::Value,
     inboxes: Vec<String>,
 ) -> Result<(), AppError> {
-    let visibility = crate::service::access::visibility(&group.row);
-    if !visibility.federates() || inboxes.is_empty() {
+    if inboxes.is_empty() {
         return Ok(());
+    }
+    let Some((id, announce)) = group_announce(urls, group, object) else {
+        return Ok(());
+    };
+    queue(db, urls, &id, &announce, group, inboxes).await
+}
+
+/// The group's Announce of `object`, addressed as its visibility says (none
+/// when the group does not federate).
+fn group_announce(
+    urls: &Urls,
+    group: &DbActor,
+    object: serde_json::Value,
+) -> Option<(Url, Announce)> {
+    let visibility = crate::service::access::visibility(&group.row);
+    if !visibility.federates() {
+        return None;
     }
     let id = urls.new_activity("announce");
     let mut cc = vec![];
@@ -190,7 +255,7 @@ async fn announce(
         cc,
         audience: Some(group.object_id()),
     };
-    queue(db, urls, &id, &announce, group, inboxes).await
+    Some((id, announce))
 }
 
 #[cfg(test)]

@@ -362,3 +362,93 @@ async fn per_instance_rate_limit_and_nesting_depth() {
         202
     );
 }
+
+/// A received post goes to the members the group has when it arrives: a
+/// member banned a moment after one post (while the group's member inboxes
+/// are kept in memory, `federation::docs`) is not sent the next. On both
+/// databases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_banned_between_two_posts_is_sent_only_the_first() {
+    for backend in backends() {
+        let k = TestInstance::spawn(backend).await;
+        k.create_group("mg", "MG").await;
+        let group = format!("{}/groups/mg", k.base);
+        let inbox = format!("{}/inbox", k.base);
+        let (r1, r2) = (Remote::start().await, Remote::start().await);
+        let bob = r1.actor("Person", "bob", |_| {});
+        let carol = r2.actor("Person", "carol", |_| {});
+        for (r, who) in [(&r1, &bob), (&r2, &carol)] {
+            let follow = json!({"@context": "https://www.w3.org/ns/activitystreams",
+                "type": "Follow", "id": r.id("/follows/1"), "actor": who, "object": group});
+            assert_eq!(r.post(&inbox, who, &follow, Sign::default()).await, 202);
+        }
+        let (_, g) = k.get("/api/v1/groups/mg", None).await;
+        assert_eq!(g["members"], 2, "{g}");
+        let create = |n: &str| {
+            json!({"@context": "https://www.w3.org/ns/activitystreams", "type": "Create",
+                "id": r1.id(&format!("/creates/{n}")), "actor": bob,
+                "to": ["https://www.w3.org/ns/activitystreams#Public"], "cc": [group],
+                "object": {"type": "Note", "id": r1.id(&format!("/notes/{n}")),
+                    "attributedTo": bob, "to": ["https://www.w3.org/ns/activitystreams#Public"],
+                    "cc": [group], "content": "<p>hello</p>"}})
+        };
+        // The inboxes the group's Announce of `n` was queued for.
+        let announced_to = |n: &'static str| {
+            let db = k.db().clone();
+            async move {
+                crate::helpers::deliveries(&db)
+                    .await
+                    .iter()
+                    .filter(|d| {
+                        d.payload.contains("\"Announce\"")
+                            && d.payload.contains(&format!("/creates/{n}\""))
+                    })
+                    .map(|d| d.inbox.clone())
+                    .collect::<Vec<_>>()
+            }
+        };
+        let carol_gets = |inboxes: &[String]| inboxes.iter().any(|i| i.starts_with(&r2.base));
+        assert_eq!(
+            r1.post(&inbox, &bob, &create("1"), Sign::default()).await,
+            202
+        );
+        let first = announced_to("1").await;
+        assert!(carol_gets(&first), "both members get the first: {first:?}");
+        assert!(first.iter().any(|i| i.starts_with(&r1.base)), "{first:?}");
+
+        let row = |id: String| {
+            let db = k.db().clone();
+            async move {
+                kindred::db::actors::by_ap_id(&db, &id)
+                    .await
+                    .expect("query")
+                    .expect("known actor")
+            }
+        };
+        let as_actor = |m| kindred::federation::objects::actor::DbActor::new(m).expect("actor");
+        let (g, c) = (
+            as_actor(row(group.clone()).await),
+            as_actor(row(carol.clone()).await),
+        );
+        kindred::service::moderation::ban(
+            &k.data(),
+            kindred::service::federation::Who::Cli,
+            &g,
+            &c,
+            None,
+        )
+        .await
+        .expect("ban");
+
+        assert_eq!(
+            r1.post(&inbox, &bob, &create("2"), Sign::default()).await,
+            202
+        );
+        let second = announced_to("2").await;
+        assert!(second.iter().any(|i| i.starts_with(&r1.base)), "{second:?}");
+        assert!(
+            !carol_gets(&second),
+            "the banned member is not sent the next post: {second:?}"
+        );
+    }
+}
