@@ -63,10 +63,10 @@ pub async fn announce_to_members<A: Serialize>(
     announce(db, urls, group, serde_json::to_value(inner)?, inboxes).await
 }
 
-/// `announce_to_members` for a received post, the inbox's hot path: the
-/// member inboxes come from `docs` when read there within the second and no
-/// membership changed in this process since (`GroupDocs::members`), not from
-/// a 50-row read in the write transaction. A change made by another process,
+/// `announce_to_members` for a received post, edit or deletion (the inbox's
+/// hot path): the member inboxes come from `docs` when read there within the
+/// second and no membership changed in this process since
+/// (`GroupDocs::members`), not from a 50-row read in the write transaction. A change made by another process,
 /// or committed while the list was being read, reaches the list within
 /// `docs::TTL`.
 pub async fn announce_to_kept_members<A: Serialize>(

@@ -126,7 +126,8 @@ impl Activity for Delete {
         }
         db::posts::mark_deleted(&txn, post.id).await?;
         if let Some(g) = group.filter(|g| g.local) {
-            outbox::announce_to_members(&txn, &data.urls, &DbActor::new(g)?, &self).await?;
+            let g = DbActor::new(g)?;
+            outbox::announce_to_kept_members(&txn, &data.urls, &data.group_docs, &g, &self).await?;
         }
         txn.commit().await?;
         data.wake_delivery();

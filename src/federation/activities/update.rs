@@ -101,7 +101,8 @@ impl Activity for Update {
             }
             db::posts::update_content(&txn, post.id, body, updated).await?;
             super::normalize_addressing(&mut self.to, &mut self.cc, &mut self.object);
-            outbox::announce_to_members(&txn, &data.urls, &group, &self).await?;
+            outbox::announce_to_kept_members(&txn, &data.urls, &data.group_docs, &group, &self)
+                .await?;
         }
         txn.commit().await?;
         data.wake_delivery();
