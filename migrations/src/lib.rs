@@ -12,6 +12,7 @@ mod m20261122_000005_federation_policy;
 mod m20261122_000006_group_privacy;
 mod m20261122_000007_directory;
 mod m20261203_000008_delivery_bodies;
+mod m20261206_000009_fanouts;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_group_privacy::Migration),
             Box::new(m20261122_000007_directory::Migration),
             Box::new(m20261203_000008_delivery_bodies::Migration),
+            Box::new(m20261206_000009_fanouts::Migration),
         ]
     }
 }

@@ -14,12 +14,19 @@ use super::entities::{
 };
 use crate::domain::DeliveryStatus;
 
-/// A claimed delivery and the body it sends.
+/// A claimed delivery and the body it sends: a row, or one inbox of a
+/// fan-out (`row.id` 0, `row.fanout_id` set, `position` its place in the
+/// fan-out's list).
 pub struct Claimed {
     pub row: Model,
     /// Shared by every delivery of the same activity in the batch.
     pub payload: axum::body::Bytes,
+    pub position: i32,
 }
+
+/// From this many inboxes on, an activity is queued as one fan-out row
+/// (`db::fanouts`) instead of a row per inbox.
+pub const FANOUT_FROM: usize = 2;
 
 /// What the policy screen needs of a queued row.
 pub struct Target {
@@ -29,8 +36,9 @@ pub struct Target {
     pub payload: axum::body::Bytes,
 }
 
-/// Queue one activity for each inbox: its body once, a row per inbox. Call
-/// in the transaction of the change.
+/// Queue one activity for each inbox: its body once, and one fan-out row
+/// for them all (two inboxes or more) or a row for the one. Call in the
+/// transaction of the change.
 pub async fn enqueue(
     db: &impl ConnectionTrait,
     activity_ap_id: &str,
@@ -50,6 +58,9 @@ pub async fn enqueue(
     .exec(db)
     .await?
     .last_insert_id;
+    if inboxes.len() >= FANOUT_FROM {
+        return super::fanouts::insert(db, activity_ap_id, actor_id, body_id, inboxes, now).await;
+    }
     // One statement whatever the number of inboxes, with six values bound
     // (the inboxes as one JSON array): building and binding a row of eleven
     // values per inbox was most of what queuing a group's Announce cost.
@@ -234,6 +245,7 @@ pub async fn with_bodies(
             Some(payload) => out.push(Claimed {
                 payload: payload.clone(),
                 row,
+                position: 0,
             }),
             None => mark_failed(db, row.id, "the activity's body is missing").await?,
         }
@@ -241,8 +253,10 @@ pub async fn with_bodies(
     Ok(out)
 }
 
-/// Queued rows, for re-checking them against a changed policy.
+/// Queued rows (fan-outs spread into rows first), for re-checking them
+/// against a changed policy.
 pub async fn pending_targets(db: &impl ConnectionTrait) -> Result<Vec<Target>, DbErr> {
+    super::fanouts::spread(db).await?;
     let rows: Vec<(i64, i64, String, i64)> = Entity::find()
         .select_only()
         .column(Column::Id)
@@ -301,17 +315,19 @@ pub async fn prune_delivered(db: &impl ConnectionTrait, age: Duration) -> Result
         .exec(db)
         .await?
         .rows_affected;
+    let n = n + super::fanouts::prune(db, age).await?;
     prune_bodies(db).await?;
     Ok(n)
 }
 
-/// Drop the bodies no delivery names (their rows pruned, or deleted with
-/// their actor).
+/// Drop the bodies no delivery or fan-out names (their rows pruned, or
+/// deleted with their actor).
 pub async fn prune_bodies(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     Ok(db
         .execute_unprepared(
             "DELETE FROM delivery_bodies WHERE NOT EXISTS \
-             (SELECT 1 FROM deliveries d WHERE d.body_id = delivery_bodies.id)",
+             (SELECT 1 FROM deliveries d WHERE d.body_id = delivery_bodies.id) \
+             AND NOT EXISTS (SELECT 1 FROM fanouts f WHERE f.body_id = delivery_bodies.id)",
         )
         .await?
         .rows_affected())
@@ -321,13 +337,15 @@ pub async fn count_by_status(
     db: &impl ConnectionTrait,
     status: DeliveryStatus,
 ) -> Result<u64, DbErr> {
-    Entity::find()
+    let rows = Entity::find()
         .filter(Column::Status.eq(status.as_str()))
         .count(db)
-        .await
+        .await?;
+    Ok(rows + super::fanouts::count(db, status).await?)
 }
 
-/// Newest first, for admins.
+/// Newest first, for admins: rows, and each inbox of a fan-out without one
+/// (`fanouts::as_rows`, id 0).
 pub async fn list(
     db: &impl ConnectionTrait,
     status: Option<DeliveryStatus>,
@@ -337,7 +355,19 @@ pub async fn list(
     if let Some(s) = status {
         q = q.filter(Column::Status.eq(s.as_str()));
     }
-    q.order_by_desc(Column::Id).limit(limit).all(db).await
+    let mut rows = q.order_by_desc(Column::Id).limit(limit).all(db).await?;
+    if status.is_none_or(|s| matches!(s, DeliveryStatus::Pending | DeliveryStatus::Delivered)) {
+        let only_pending = status == Some(DeliveryStatus::Pending);
+        rows.extend(
+            super::fanouts::as_rows(db, only_pending)
+                .await?
+                .into_iter()
+                .filter(|r| status.is_none_or(|s| r.status == s.as_str())),
+        );
+        rows.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    }
+    Ok(rows)
 }
 
 /// Put a claimed row back without sending it (its instance's breaker is
@@ -377,7 +407,13 @@ pub async fn pull_forward(
 
 /// (inbox, status) of every pending or failed delivery: admins' per-instance view.
 pub async fn open_targets(db: &impl ConnectionTrait) -> Result<Vec<(String, String)>, DbErr> {
-    Entity::find()
+    let mut out: Vec<(String, String)> = super::fanouts::as_rows(db, true)
+        .await?
+        .into_iter()
+        .filter(|r| r.status == DeliveryStatus::Pending.as_str())
+        .map(|r| (r.inbox, r.status))
+        .collect();
+    let rows: Vec<(String, String)> = Entity::find()
         .select_only()
         .column(Column::Inbox)
         .column(Column::Status)
@@ -387,7 +423,9 @@ pub async fn open_targets(db: &impl ConnectionTrait) -> Result<Vec<(String, Stri
         ]))
         .into_tuple()
         .all(db)
-        .await
+        .await?;
+    out.extend(rows);
+    Ok(out)
 }
 
 /// Cancel queued deliveries whose activity carries `object_ap_id` as its
@@ -398,6 +436,7 @@ pub async fn cancel_pending_carrying(
     object_ap_id: &str,
 ) -> Result<u64, DbErr> {
     use sea_orm::sea_query::{Expr, ExprTrait};
+    super::fanouts::spread(db).await?;
     let needle = format!("%{}%", super::escape_like(&format!("\"{object_ap_id}\"")));
     let pending = DeliveryStatus::Pending.as_str();
     let rows: Vec<(i64, String)> = delivery_body::Entity::find()
@@ -475,11 +514,12 @@ pub async fn inboxes_reached(
         .column(Column::Inbox)
         .distinct()
         .filter(Column::Status.is_in(sent))
-        .filter(Expr::col(Column::BodyId).in_subquery(bodies_like(needle, &sent)))
+        .filter(Expr::col(Column::BodyId).in_subquery(bodies_like(needle.clone(), &sent)))
         .into_tuple()
         .all(db)
         .await?;
     out.extend(carried);
+    out.extend(super::fanouts::inboxes_reached(db, actor_id, needle).await?);
     out.sort();
     out.dedup();
     Ok(out)
@@ -487,6 +527,7 @@ pub async fn inboxes_reached(
 
 /// Cancel what this actor still has queued (its account is being deleted).
 pub async fn cancel_pending_of(db: &impl ConnectionTrait, actor_id: i64) -> Result<u64, DbErr> {
+    super::fanouts::spread(db).await?;
     Ok(Entity::update_many()
         .col_expr(Column::Status, DeliveryStatus::Cancelled.as_str().into())
         .col_expr(Column::LockedUntil, Option::<DateTime<Utc>>::None.into())
@@ -500,4 +541,58 @@ pub async fn cancel_pending_of(db: &impl ConnectionTrait, actor_id: i64) -> Resu
         .exec(db)
         .await?
         .rows_affected)
+}
+
+/// How a claimed delivery that was not delivered is settled.
+pub enum Settle<'a> {
+    /// Try again at `next` (the claim's attempt counted).
+    Retry { next: DateTime<Utc>, error: &'a str },
+    /// Not to be tried again.
+    Failed(&'a str),
+    /// Refused by the federation policy, never sent.
+    Cancelled(&'a str),
+    /// Put back until then, unsent (the attempt not counted).
+    Defer(DateTime<Utc>),
+}
+
+/// Settle a claimed delivery: a row is updated; a fan-out's inbox gets a
+/// row of its own that says the same (see `fanouts`).
+pub async fn settle(db: &impl ConnectionTrait, row: &Model, how: Settle<'_>) -> Result<(), DbErr> {
+    if row.id != 0 || row.fanout_id.is_none() {
+        return match how {
+            Settle::Retry { next, error } => mark_retry(db, row.id, next, error).await,
+            Settle::Failed(error) => mark_failed(db, row.id, error).await,
+            Settle::Cancelled(why) => mark_cancelled(db, vec![row.id], why).await.map(|_| ()),
+            Settle::Defer(until) => defer(db, row.id, until).await,
+        };
+    }
+    use super::fanouts::OwnRow;
+    let now = Utc::now();
+    let own = match how {
+        Settle::Retry { next, error } => OwnRow {
+            status: DeliveryStatus::Pending,
+            attempts: row.attempts,
+            next_attempt_at: next,
+            last_error: Some(error),
+        },
+        Settle::Failed(error) => OwnRow {
+            status: DeliveryStatus::Failed,
+            attempts: row.attempts,
+            next_attempt_at: now,
+            last_error: Some(error),
+        },
+        Settle::Cancelled(why) => OwnRow {
+            status: DeliveryStatus::Cancelled,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: Some(why),
+        },
+        Settle::Defer(until) => OwnRow {
+            status: DeliveryStatus::Pending,
+            attempts: row.attempts.saturating_sub(1),
+            next_attempt_at: until,
+            last_error: None,
+        },
+    };
+    super::fanouts::own(db, row, std::slice::from_ref(&row.inbox), own).await
 }

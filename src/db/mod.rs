@@ -6,6 +6,7 @@ pub mod actors;
 pub mod deliveries;
 pub mod directory;
 pub mod entities;
+pub mod fanouts;
 pub mod follows;
 pub mod instance;
 pub mod instances;

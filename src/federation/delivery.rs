@@ -183,6 +183,10 @@ async fn worker_loop(
     let enough = (capacity / 4).max(1);
     let mut inflight: tokio::task::JoinSet<Done> = tokio::task::JoinSet::new();
     let mut done: Vec<Done> = vec![];
+    // The inboxes of the fan-outs this worker claimed, not yet sent, and
+    // how far each fan-out got.
+    let mut backlog: std::collections::VecDeque<Claimed> = Default::default();
+    let mut progress = outcomes::Progress::default();
     let mut last_prune = std::time::Instant::now();
     loop {
         if *shutdown.borrow() {
@@ -196,9 +200,13 @@ async fn worker_loop(
         {
             break;
         }
-        outcomes::record(&config.to_request_data(), std::mem::take(&mut done)).await;
-        let free = capacity.saturating_sub(inflight.len());
-        if free == 0 {
+        outcomes::record(
+            &config.to_request_data(),
+            std::mem::take(&mut done),
+            &mut progress,
+        )
+        .await;
+        if capacity <= inflight.len() {
             continue;
         }
         // Register interest before claiming, so a wake-up during the claim is
@@ -206,6 +214,37 @@ async fn worker_loop(
         let notified = wakeup.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        let mut took_fanout = false;
+        if backlog.is_empty() {
+            let data = config.to_request_data();
+            match take_fanout(&data, &mut backlog, &mut progress, capacity).await {
+                Ok(took) => took_fanout = took,
+                Err(e) => tracing::warn!(worker = index, error = %e, "cannot claim a fan-out"),
+            }
+        }
+        while inflight.len() < capacity
+            && let Some(c) = backlog.pop_front()
+        {
+            let data = config.to_request_data();
+            match take_slot(&data, &c, &mut progress).await {
+                Ok(Some(slot)) => {
+                    inflight.spawn(async move {
+                        let d = deliver_one(&data, c).await;
+                        drop(slot);
+                        d
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    // Left to the fan-out's lease: sent again after it.
+                    tracing::warn!(worker = index, error = %e, "cannot defer a delivery");
+                }
+            }
+        }
+        let free = capacity.saturating_sub(inflight.len());
+        if free == 0 {
+            continue;
+        }
         let claimed = db::deliveries::claim_due(
             &config.db,
             config.clock.now(),
@@ -220,7 +259,7 @@ async fn worker_loop(
         match claimed {
             Ok(rows) if !rows.is_empty() => {
                 let data = config.to_request_data();
-                let rows = match screen(&data, rows).await {
+                let rows = match screen(&data, rows, &mut progress).await {
                     Ok(rows) => rows,
                     Err(e) => {
                         tracing::warn!(worker = index, error = %e, "cannot screen claimed deliveries");
@@ -237,6 +276,7 @@ async fn worker_loop(
                 }
                 continue;
             }
+            Ok(_) if took_fanout => continue,
             Ok(_) => {}
             Err(e) => tracing::warn!(worker = index, error = %e, "cannot claim deliveries"),
         }
@@ -265,7 +305,83 @@ async fn worker_loop(
     while let Some(r) = inflight.join_next().await {
         outcomes::keep(&mut done, r);
     }
-    outcomes::record(&config.to_request_data(), done).await;
+    let data = config.to_request_data();
+    outcomes::record(&data, done, &mut progress).await;
+    // The fan-outs' unsent inboxes are for the next worker to claim, now.
+    for id in progress.held() {
+        if let Err(e) = db::fanouts::release(&data.db, id).await {
+            tracing::warn!(error = %e, fanout = id, "cannot let go of a fan-out");
+        }
+    }
+}
+
+/// Claim a fan-out into `backlog`: its unsent inboxes past the policy and
+/// the breakers, at most four workers' worth (the rest get rows of their own,
+/// due now, for any worker), so what this worker holds is sent well within
+/// its lease. False when there was none.
+async fn take_fanout(
+    data: &super::FedData,
+    backlog: &mut std::collections::VecDeque<Claimed>,
+    progress: &mut outcomes::Progress,
+    capacity: usize,
+) -> Result<bool, AppError> {
+    let s = &data.settings.delivery;
+    let Some(c) = db::fanouts::claim(
+        &data.db,
+        data.clock.now(),
+        chrono::Duration::seconds(s.lease_secs),
+    )
+    .await?
+    else {
+        return Ok(false);
+    };
+    let f = &c.fanout;
+    let lease = std::time::Duration::from_secs(u64::try_from(s.lease_secs.max(1)).unwrap_or(120));
+    progress.start(f.id, f.next, f.targets, lease);
+    for at in c.settled {
+        progress.settle(f.id, at, false);
+    }
+    let template = db::fanouts::template(f);
+    let held = capacity * 4;
+    let mut items = c.items;
+    let over = if items.len() > held {
+        items.split_off(held)
+    } else {
+        vec![]
+    };
+    if !over.is_empty() {
+        let inboxes: Vec<String> = over.iter().map(|(_, i)| i.clone()).collect();
+        db::fanouts::own(
+            &data.db,
+            &template,
+            &inboxes,
+            db::fanouts::OwnRow {
+                status: crate::domain::DeliveryStatus::Pending,
+                attempts: 0,
+                next_attempt_at: data.clock.now(),
+                last_error: None,
+            },
+        )
+        .await?;
+        for (at, _) in &over {
+            progress.settle(f.id, *at, false);
+        }
+        data.wake_delivery();
+    }
+    let claimed: Vec<Claimed> = items
+        .into_iter()
+        .map(|(at, inbox)| Claimed {
+            row: db::entities::delivery::Model {
+                inbox,
+                attempts: 1,
+                ..template.clone()
+            },
+            payload: c.payload.clone(),
+            position: at,
+        })
+        .collect();
+    backlog.extend(screen_policy_and_breaker(data, claimed, progress).await?);
+    Ok(true)
 }
 
 /// A worker with fewer than `enough` free slots: wait for one to free (if
@@ -304,54 +420,94 @@ async fn gather(
 async fn screen(
     data: &super::FedData,
     rows: Vec<Claimed>,
+    progress: &mut outcomes::Progress,
 ) -> Result<Vec<(Claimed, HostSlot)>, AppError> {
-    let rows = screen_policy_and_breaker(data, rows).await?;
-    // Then each host's share of the slots: rows over it wait a few seconds
-    // (attempt not counted) while the host's slots work.
-    let per_host = data.settings.delivery.per_host;
-    let capacity = usize::try_from(data.settings.delivery.batch_size.max(1)).unwrap_or(16);
-    let now = data.clock.now();
+    let rows = screen_policy_and_breaker(data, rows, progress).await?;
     let mut out = Vec::with_capacity(rows.len());
     for c in rows {
-        let host = host_of(&c.row.inbox);
-        match data.host_slots.take(&host, per_host, capacity) {
-            Ok(slot) => out.push((c, slot)),
-            Err(wait) => {
-                let wait = chrono::Duration::from_std(wait).unwrap_or_default();
-                db::deliveries::defer(&data.db, c.row.id, now + wait).await?;
-            }
+        if let Some(slot) = take_slot(data, &c, progress).await? {
+            out.push((c, slot));
         }
     }
     Ok(out)
 }
 
+/// A slot of the delivery's host (see `HostSlots`), or the delivery put
+/// back for a few seconds (attempt not counted) while the host's slots work.
+async fn take_slot(
+    data: &super::FedData,
+    c: &Claimed,
+    progress: &mut outcomes::Progress,
+) -> Result<Option<HostSlot>, AppError> {
+    let per_host = data.settings.delivery.per_host;
+    let capacity = usize::try_from(data.settings.delivery.batch_size.max(1)).unwrap_or(16);
+    match data
+        .host_slots
+        .take(&host_of(&c.row.inbox), per_host, capacity)
+    {
+        Ok(slot) => Ok(Some(slot)),
+        Err(wait) => {
+            let wait = chrono::Duration::from_std(wait).unwrap_or_default();
+            let until = data.clock.now() + wait;
+            settle(data, c, db::deliveries::Settle::Defer(until), progress).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Settle a delivery that is not sent now; a fan-out's inbox counts as
+/// settled for its cursor.
+async fn settle(
+    data: &super::FedData,
+    c: &Claimed,
+    how: db::deliveries::Settle<'_>,
+    progress: &mut outcomes::Progress,
+) -> Result<(), AppError> {
+    db::deliveries::settle(&data.db, &c.row, how).await?;
+    if let Some(f) = c.row.fanout_id.filter(|_| c.row.id == 0) {
+        progress.settle(f, c.position, false);
+    }
+    Ok(())
+}
+
 async fn screen_policy_and_breaker(
     data: &super::FedData,
     rows: Vec<Claimed>,
+    progress: &mut outcomes::Progress,
 ) -> Result<Vec<Claimed>, AppError> {
     // The federation policy first: a refused inbox is cancelled, never sent.
+    // (Targets are numbered by their place in the batch: a fan-out's
+    // inboxes have no row id yet.)
     let targets: Vec<db::deliveries::Target> = rows
         .iter()
-        .map(|c| db::deliveries::Target {
-            id: c.row.id,
+        .enumerate()
+        .map(|(i, c)| db::deliveries::Target {
+            id: i as i64,
             actor_id: c.row.actor_id,
             inbox: c.row.inbox.clone(),
             payload: c.payload.clone(),
         })
         .collect();
-    let refused = super::policy::refused_deliveries(data, &targets).await?;
-    for (id, why) in &refused {
-        tracing::info!(
-            delivery = id,
-            why,
-            "delivery cancelled by federation policy"
-        );
-        db::deliveries::mark_cancelled(&data.db, vec![*id], why).await?;
+    let refused: std::collections::HashMap<i64, String> =
+        super::policy::refused_deliveries(data, &targets)
+            .await?
+            .into_iter()
+            .collect();
+    let mut kept = Vec::with_capacity(rows.len());
+    for (i, c) in rows.into_iter().enumerate() {
+        match refused.get(&(i as i64)) {
+            Some(why) => {
+                tracing::info!(
+                    delivery = c.row.id,
+                    why,
+                    "delivery cancelled by federation policy"
+                );
+                settle(data, &c, db::deliveries::Settle::Cancelled(why), progress).await?;
+            }
+            None => kept.push(c),
+        }
     }
-    let rows: Vec<Claimed> = rows
-        .into_iter()
-        .filter(|c| !refused.iter().any(|(id, _)| *id == c.row.id))
-        .collect();
+    let rows = kept;
     let threshold = data.settings.delivery.breaker_threshold;
     if threshold <= 0 {
         return Ok(rows);
@@ -371,11 +527,13 @@ async fn screen_policy_and_breaker(
         };
         if let Some(until) = state.open_until.filter(|u| *u > now) {
             let jitter = chrono::Duration::milliseconds(rand::thread_rng().gen_range(0..5000));
-            db::deliveries::defer(&data.db, c.row.id, until + jitter).await?;
+            let how = db::deliveries::Settle::Defer(until + jitter);
+            settle(data, &c, how, progress).await?;
         } else if state.consecutive_failures < threshold || probing.insert(host) {
             send.push(c);
         } else {
-            db::deliveries::defer(&data.db, c.row.id, now + chrono::Duration::seconds(30)).await?;
+            let how = db::deliveries::Settle::Defer(now + chrono::Duration::seconds(30));
+            settle(data, &c, how, progress).await?;
         }
     }
     Ok(send)
@@ -469,8 +627,10 @@ async fn deliver_one(data: &super::FedData, claimed: Claimed) -> Done {
         },
     };
     let row = &claimed.row;
+    let fanout = row.fanout_id.filter(|_| row.id == 0);
     let mut done = Done {
         delivered: None,
+        fanout: fanout.map(|f| (f, claimed.position, false)),
         up: record_instance(data, &row.inbox, sent.status)
             .await
             .unwrap_or_else(|e| {
@@ -487,19 +647,22 @@ async fn deliver_one(data: &super::FedData, claimed: Claimed) -> Done {
             tracing::debug!("delivered");
             data.metrics.delivery(&host, "delivered");
             // Recorded with the worker's batch.
-            done.delivered = Some(row.id);
+            match fanout {
+                Some(f) => done.fanout = Some((f, claimed.position, true)),
+                None => done.delivered = Some(row.id),
+            }
             Ok(())
         }
         retry::Outcome::Refused => {
             tracing::warn!(error = %sent.why, "delivery refused by the remote: not retried");
             data.metrics.delivery(&host, "failed");
-            db::deliveries::mark_failed(db, row.id, &sent.why).await
+            db::deliveries::settle(db, row, db::deliveries::Settle::Failed(&sent.why)).await
         }
         retry::Outcome::Retry => {
             if retry::window_exceeded(row.created_at, now, s.retry_window_hours) {
                 tracing::warn!(error = %sent.why, "delivery failed for good");
                 data.metrics.delivery(&host, "failed");
-                db::deliveries::mark_failed(db, row.id, &sent.why).await
+                db::deliveries::settle(db, row, db::deliveries::Settle::Failed(&sent.why)).await
             } else {
                 let jitter: f64 = rand::thread_rng().r#gen();
                 let backoff =
@@ -511,13 +674,19 @@ async fn deliver_one(data: &super::FedData, claimed: Claimed) -> Done {
                 );
                 tracing::info!(error = %sent.why, retry_in_s = delay.num_seconds(), "delivery will be retried");
                 data.metrics.delivery(&host, "retried");
-                db::deliveries::mark_retry(db, row.id, now + delay, &sent.why).await
+                let how = db::deliveries::Settle::Retry {
+                    next: now + delay,
+                    error: &sent.why,
+                };
+                db::deliveries::settle(db, row, how).await
             }
         }
     };
     if let Err(e) = res {
-        // The lease expires and the row is tried again: at least once.
+        // The lease expires and the row (or the fan-out from this inbox on)
+        // is tried again: at least once.
         tracing::warn!(error = %e, "cannot record delivery outcome");
+        done.fanout = None;
     }
     done
 }

@@ -12,6 +12,8 @@
 //! runs out and it is sent again, as it would have been had the crash come
 //! a moment before the answer (at least once, never lost).
 
+use std::collections::{BTreeMap, HashMap};
+
 use crate::db;
 
 /// A finished delivery's part of the batch.
@@ -19,8 +21,92 @@ use crate::db;
 pub struct Done {
     /// The row, when its inbox accepted it.
     pub delivered: Option<i64>,
+    /// A fan-out's inbox: the fan-out, the inbox's place, and whether it was
+    /// delivered (if not, it has a row of its own by now).
+    pub fanout: Option<(i64, i32, bool)>,
     /// The inbox's host, when it answered at all (a 4xx too): it is up.
     pub up: Option<String>,
+}
+
+/// The fan-outs a worker holds, and which of their inboxes are settled. A
+/// fan-out's cursor moves over the settled inboxes at its front (answers
+/// come back in any order), and is written with the worker's batch.
+#[derive(Default)]
+pub struct Progress(HashMap<i64, Track>);
+
+struct Track {
+    next: i32,
+    targets: i32,
+    /// Settled places past the cursor: delivered or not.
+    settled: BTreeMap<i32, bool>,
+    /// Delivered since the cursor was last written.
+    delivered: i32,
+    moved: bool,
+    /// When its lease is renewed: half-way through it. A worker holds a
+    /// fan-out for as long as its inboxes take, and the lease only guards
+    /// against a worker that is gone.
+    renew_at: std::time::Instant,
+}
+
+impl Progress {
+    pub fn start(&mut self, id: i64, next: i32, targets: i32, lease: std::time::Duration) {
+        self.0.insert(
+            id,
+            Track {
+                next,
+                targets,
+                settled: BTreeMap::new(),
+                delivered: 0,
+                moved: false,
+                renew_at: std::time::Instant::now() + lease / 2,
+            },
+        );
+    }
+
+    /// The fan-outs whose lease is half over; renewed from now.
+    fn renewals(&mut self, lease: std::time::Duration) -> Vec<i64> {
+        let now = std::time::Instant::now();
+        let mut out = vec![];
+        for (id, t) in &mut self.0 {
+            if t.renew_at <= now && t.next < t.targets {
+                t.renew_at = now + lease / 2;
+                out.push(*id);
+            }
+        }
+        out
+    }
+
+    pub fn settle(&mut self, id: i64, at: i32, delivered: bool) {
+        let Some(t) = self.0.get_mut(&id) else {
+            return;
+        };
+        t.settled.insert(at, delivered);
+        while let Some(d) = t.settled.remove(&t.next) {
+            t.next += 1;
+            t.delivered += i32::from(d);
+            t.moved = true;
+        }
+    }
+
+    /// The cursors that moved (fan-out, cursor, delivered since last time);
+    /// finished fan-outs are forgotten.
+    fn moves(&mut self) -> Vec<(i64, i32, i32)> {
+        let mut out = vec![];
+        for (id, t) in &mut self.0 {
+            if t.moved {
+                out.push((*id, t.next, t.delivered));
+                t.moved = false;
+                t.delivered = 0;
+            }
+        }
+        self.0.retain(|_, t| t.next < t.targets);
+        out
+    }
+
+    /// The fan-outs still held.
+    pub fn held(&self) -> Vec<i64> {
+        self.0.keys().copied().collect()
+    }
 }
 
 /// Add a finished task's result (a panicked one leaves its row to the lease).
@@ -33,7 +119,25 @@ pub fn keep(done: &mut Vec<Done>, joined: Result<Done, tokio::task::JoinError>) 
 
 /// Record a batch: rows delivered, and the instances that answered (their
 /// breakers closed; what waited for a failing one is due at once).
-pub async fn record(data: &super::FedData, done: Vec<Done>) {
+pub async fn record(data: &super::FedData, done: Vec<Done>, progress: &mut Progress) {
+    for (id, at, delivered) in done.iter().filter_map(|d| d.fanout) {
+        progress.settle(id, at, delivered);
+    }
+    for (id, next, delivered) in progress.moves() {
+        if let Err(e) = db::fanouts::advance(&data.db, id, next, delivered).await {
+            // The lease runs out and the rest is sent again: at least once.
+            tracing::warn!(error = %e, fanout = id, "cannot record a fan-out's progress");
+        }
+    }
+    let lease_secs = data.settings.delivery.lease_secs.max(1);
+    let lease = std::time::Duration::from_secs(u64::try_from(lease_secs).unwrap_or(120));
+    let renew = progress.renewals(lease);
+    if !renew.is_empty() {
+        let until = data.clock.now() + chrono::Duration::seconds(lease_secs);
+        if let Err(e) = db::fanouts::renew(&data.db, renew, until).await {
+            tracing::warn!(error = %e, "cannot renew the fan-outs' leases");
+        }
+    }
     if done.is_empty() {
         return;
     }

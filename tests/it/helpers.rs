@@ -377,15 +377,23 @@ impl std::ops::Deref for Queued {
     }
 }
 
-/// Every delivery this instance has queued, newest first, with its body.
+/// Every delivery this instance has queued, newest first, with its body:
+/// the rows, and each inbox of a fan-out without a row of its own (id 0;
+/// delivered before the fan-out's cursor, pending after it).
 pub async fn deliveries(db: &sea_orm::DatabaseConnection) -> Vec<Queued> {
     use kindred::db::entities::delivery;
     use sea_orm::{EntityTrait, QueryOrder};
-    let rows = delivery::Entity::find()
+    let mut rows = delivery::Entity::find()
         .order_by_desc(delivery::Column::Id)
         .all(db)
         .await
         .expect("deliveries");
+    rows.extend(
+        kindred::db::fanouts::as_rows(db, false)
+            .await
+            .expect("fan-outs"),
+    );
+    rows.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
     let bodies = kindred::db::deliveries::bodies(db, rows.iter().map(|r| r.body_id).collect())
         .await
         .expect("bodies");

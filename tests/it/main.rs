@@ -6,6 +6,7 @@ mod browser;
 mod delivery;
 mod directory;
 mod directory_web;
+mod fanout;
 mod federation;
 mod helpers;
 mod hostile;

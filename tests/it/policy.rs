@@ -84,15 +84,11 @@ async fn unsigned_ap_get(k: &TestInstance, path: &str) -> StatusCode {
 }
 
 async fn statuses_to(k: &TestInstance, r: &Remote) -> Vec<String> {
-    use kindred::db::entities::delivery;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    delivery::Entity::find()
-        .filter(delivery::Column::Inbox.starts_with(&r.base))
-        .all(k.db())
+    crate::helpers::deliveries(k.db())
         .await
-        .expect("rows")
         .into_iter()
-        .map(|d| d.status)
+        .filter(|d| d.inbox.starts_with(&r.base))
+        .map(|d| d.row.status)
         .collect()
 }
 

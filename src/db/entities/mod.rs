@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod delivery_body;
 pub mod directory_group;
 pub mod domain_rule;
+pub mod fanout;
 pub mod federation_policy;
 pub mod follow;
 pub mod group_ban;

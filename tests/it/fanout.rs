@@ -1,0 +1,319 @@
+//! The queue's fan-outs (`db::fanouts`): an activity for many inboxes is one
+//! row and a cursor; an inbox gets a row of its own only when it must wait
+//! or failed; a fan-out claimed again starts at its cursor; replicas send
+//! each inbox its activity once; the rare writes that must see every queued
+//! inbox (a deleted post's deliveries) see a fan-out's too.
+
+use std::collections::HashMap;
+
+use kindred::{db, db::entities::fanout, domain::DeliveryStatus};
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, EntityTrait, Statement};
+use serde_json::json;
+
+use crate::helpers::{Sink, TestInstance, backends, eventually};
+
+fn announce(a: &TestInstance, name: &str) -> (String, String) {
+    let id = format!("{}/activities/fanout/{name}", a.base);
+    let body = json!({"type": "Announce", "id": id, "object": format!("{}/posts/{name}", a.base)});
+    (id, body.to_string())
+}
+
+async fn fanouts(a: &TestInstance) -> Vec<fanout::Model> {
+    fanout::Entity::find().all(a.db()).await.expect("fan-outs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fanout_is_one_row_and_only_the_inboxes_that_did_not_take_it_get_rows() {
+    for backend in backends() {
+        let a = TestInstance::spawn(backend).await;
+        let ok = [
+            Sink::start(StatusCode::ACCEPTED).await,
+            Sink::start(StatusCode::ACCEPTED).await,
+            Sink::start(StatusCode::ACCEPTED).await,
+        ];
+        let busy = Sink::start(StatusCode::SERVICE_UNAVAILABLE).await;
+        let refusing = Sink::start(StatusCode::BAD_REQUEST).await;
+        let mut inboxes: Vec<String> = ok.iter().map(Sink::inbox).collect();
+        inboxes.push(busy.inbox());
+        inboxes.push(refusing.inbox());
+        let actor = db::actors::instance_actor(a.db())
+            .await
+            .expect("db")
+            .expect("actor");
+        let (id, body) = announce(&a, "one");
+        // Queued in a transaction, looked at before any worker can see it.
+        let txn = db::write_txn(a.db()).await.expect("txn");
+        db::deliveries::enqueue(&txn, &id, actor.id, &body, &inboxes)
+            .await
+            .expect("enqueue");
+        let queued = db::deliveries::list(&txn, None, 100).await.expect("list");
+        assert_eq!(queued.len(), 5, "{backend:?}: every inbox shows as queued");
+        assert!(queued.iter().all(|d| d.status == "pending" && d.id == 0));
+        txn.commit().await.expect("commit");
+        let f = fanouts(&a).await;
+        assert_eq!(f.len(), 1, "{backend:?}: one row for five inboxes");
+        assert_eq!((f[0].targets, f[0].next), (5, 0));
+        a.app().state.wake_delivery();
+
+        for s in ok.iter().chain([&busy, &refusing]) {
+            eventually("each inbox is sent the activity", || async {
+                s.ids().contains(&id).then_some(())
+            })
+            .await;
+        }
+        eventually("the cursor is past every inbox", || async {
+            let f = fanouts(&a).await;
+            (f[0].next == 5).then_some(())
+        })
+        .await;
+        assert_eq!(fanouts(&a).await[0].delivered, 3, "{backend:?}");
+        // Only the two that did not take it have rows: one to retry, one failed.
+        let own = db::deliveries::list(a.db(), None, 100)
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|d| d.id != 0)
+            .collect::<Vec<_>>();
+        assert_eq!(own.len(), 2, "{backend:?}");
+        let by_inbox: HashMap<&str, &db::entities::delivery::Model> =
+            own.iter().map(|d| (d.inbox.as_str(), d)).collect();
+        let retry = by_inbox[busy.inbox().as_str()];
+        assert_eq!(retry.status, "pending");
+        assert_eq!(retry.attempts, 1);
+        assert!(retry.next_attempt_at > chrono::Utc::now());
+        assert_eq!(retry.last_error.as_deref(), Some("inbox answered 503"));
+        assert_eq!(retry.fanout_id, Some(f[0].id));
+        assert_eq!(retry.activity_ap_id, id);
+        let failed = by_inbox[refusing.inbox().as_str()];
+        assert_eq!(failed.status, "failed");
+        // The admin's counts and views still see each inbox.
+        let count = |s| db::deliveries::count_by_status(a.db(), s);
+        assert_eq!(count(DeliveryStatus::Delivered).await.expect("n"), 3);
+        assert_eq!(count(DeliveryStatus::Pending).await.expect("n"), 1);
+        assert_eq!(count(DeliveryStatus::Failed).await.expect("n"), 1);
+        let all = crate::helpers::deliveries(a.db()).await;
+        let delivered: Vec<&str> = all
+            .iter()
+            .filter(|d| d.status == "delivered")
+            .map(|d| d.inbox.as_str())
+            .collect();
+        assert_eq!(delivered.len(), 3, "{backend:?}");
+        assert!(ok.iter().all(|s| delivered.contains(&s.inbox().as_str())));
+        assert!(all.iter().all(|d| d.payload == body));
+    }
+}
+
+/// A worker that stopped mid-way left the cursor at the first inbox not
+/// settled and some inboxes past it with rows of their own: the next claim
+/// sends only the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fanout_claimed_again_sends_only_what_its_cursor_and_rows_left() {
+    for backend in backends() {
+        let a = TestInstance::spawn(backend).await;
+        let sinks = [
+            Sink::start(StatusCode::ACCEPTED).await,
+            Sink::start(StatusCode::ACCEPTED).await,
+            Sink::start(StatusCode::ACCEPTED).await,
+            Sink::start(StatusCode::ACCEPTED).await,
+        ];
+        let inboxes: Vec<String> = sinks.iter().map(Sink::inbox).collect();
+        let actor = db::actors::instance_actor(a.db())
+            .await
+            .expect("db")
+            .expect("actor");
+        let (id, body) = announce(&a, "resumed");
+        let txn = db::write_txn(a.db()).await.expect("txn");
+        db::deliveries::enqueue(&txn, &id, actor.id, &body, &inboxes)
+            .await
+            .expect("enqueue");
+        let f = fanout::Entity::find()
+            .one(&txn)
+            .await
+            .expect("q")
+            .expect("fan-out");
+        // Two settled, and the third's later retry already written.
+        db::fanouts::advance(&txn, f.id, 2, 2)
+            .await
+            .expect("advance");
+        db::fanouts::own(
+            &txn,
+            &db::entities::delivery::Model {
+                inbox: inboxes[2].clone(),
+                ..db::fanouts::template(&f)
+            },
+            &[inboxes[2].clone()],
+            db::fanouts::OwnRow {
+                status: DeliveryStatus::Pending,
+                attempts: 1,
+                next_attempt_at: chrono::Utc::now() + chrono::Duration::hours(1),
+                last_error: Some("inbox answered 503"),
+            },
+        )
+        .await
+        .expect("own row");
+        txn.commit().await.expect("commit");
+        a.app().state.wake_delivery();
+        eventually("the fourth inbox is sent it", || async {
+            sinks[3].ids().contains(&id).then_some(())
+        })
+        .await;
+        eventually("the fan-out is finished", || async {
+            let f = fanouts(&a).await;
+            (f[0].next == 4).then_some(())
+        })
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        for s in &sinks[..3] {
+            assert!(
+                s.ids().is_empty(),
+                "{backend:?}: sent again before its cursor"
+            );
+        }
+        assert_eq!(sinks[3].ids().len(), 1);
+        assert_eq!(fanouts(&a).await[0].delivered, 3, "{backend:?}");
+    }
+}
+
+/// Two processes on one database: each inbox of each fan-out gets its
+/// activity once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_send_each_fanout_inbox_once() {
+    for backend in backends() {
+        let a = TestInstance::spawn(backend).await;
+        let replica = a.replica().await;
+        let sinks = [
+            Sink::start(StatusCode::ACCEPTED).await,
+            Sink::start(StatusCode::ACCEPTED).await,
+            Sink::start(StatusCode::ACCEPTED).await,
+        ];
+        let inboxes: Vec<String> = sinks.iter().map(Sink::inbox).collect();
+        let actor = db::actors::instance_actor(a.db())
+            .await
+            .expect("db")
+            .expect("actor");
+        let mut ids = vec![];
+        for i in 0..40 {
+            let (id, body) = announce(&a, &format!("r{i}"));
+            db::deliveries::enqueue(a.db(), &id, actor.id, &body, &inboxes)
+                .await
+                .expect("enqueue");
+            ids.push(id);
+        }
+        a.app().state.wake_delivery();
+        replica.state.wake_delivery();
+        for s in &sinks {
+            eventually("every fan-out reaches every inbox", || async {
+                (s.ids().len() >= ids.len()).then_some(())
+            })
+            .await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        for s in &sinks {
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            for id in s.ids() {
+                *seen.entry(id).or_default() += 1;
+            }
+            assert_eq!(seen.len(), ids.len(), "{backend:?}");
+            assert!(seen.values().all(|n| *n == 1), "{backend:?}: {seen:?}");
+        }
+        let delivered = db::deliveries::count_by_status(a.db(), DeliveryStatus::Delivered)
+            .await
+            .expect("count");
+        assert_eq!(delivered, 3 * ids.len() as u64, "{backend:?}");
+        replica.stop().await;
+    }
+}
+
+/// Cancelling what carries a deleted post sees the fan-outs no worker holds
+/// yet: their inboxes become rows, cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_posts_queued_fanout_is_cancelled_inbox_by_inbox() {
+    for backend in backends() {
+        let a = TestInstance::spawn(backend).await;
+        let actor = db::actors::instance_actor(a.db())
+            .await
+            .expect("db")
+            .expect("actor");
+        let (id, body) = announce(&a, "deleted");
+        let object = format!("{}/posts/deleted", a.base);
+        let inboxes: Vec<String> = (0..3)
+            .map(|i| format!("http://127.0.0.1:9/inbox?n={i}"))
+            .collect();
+        let txn = db::write_txn(a.db()).await.expect("txn");
+        db::deliveries::enqueue(&txn, &id, actor.id, &body, &inboxes)
+            .await
+            .expect("enqueue");
+        let n = db::deliveries::cancel_pending_carrying(&txn, &object)
+            .await
+            .expect("cancel");
+        txn.commit().await.expect("commit");
+        assert_eq!(n, 3, "{backend:?}");
+        let rows = crate::helpers::deliveries(a.db()).await;
+        assert_eq!(rows.len(), 3, "{backend:?}");
+        assert!(rows.iter().all(|d| d.status == "cancelled" && d.id != 0));
+        let f = fanouts(&a).await;
+        assert_eq!((f[0].next, f[0].delivered), (3, 0), "{backend:?}");
+    }
+}
+
+/// Rolled back, a fan-out's unsent inboxes become rows: nothing queued is
+/// lost on the way down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanouts_survive_the_migration_down() {
+    use migrations::MigratorTrait;
+    for backend in backends() {
+        let a = TestInstance::spawn(backend).await;
+        let actor = db::actors::instance_actor(a.db())
+            .await
+            .expect("db")
+            .expect("actor");
+        let (id, body) = announce(&a, "down");
+        let inboxes: Vec<String> = (0..3)
+            .map(|i| format!("http://127.0.0.1:9/inbox?n={i}"))
+            .collect();
+        let txn = db::write_txn(a.db()).await.expect("txn");
+        db::deliveries::enqueue(&txn, &id, actor.id, &body, &inboxes)
+            .await
+            .expect("enqueue");
+        // The first settled; held by a worker that is gone.
+        txn.execute_raw(Statement::from_string(
+            txn.get_database_backend(),
+            "UPDATE fanouts SET next = 1, delivered = 1, locked_until = '2999-01-01T00:00:00Z'",
+        ))
+        .await
+        .expect("hold");
+        txn.commit().await.expect("commit");
+        migrations::Migrator::down(a.db(), Some(1))
+            .await
+            .expect("down");
+        let rows = a
+            .db()
+            .query_all_raw(Statement::from_string(
+                a.db().get_database_backend(),
+                "SELECT d.inbox, d.status, b.body FROM deliveries d \
+                 JOIN delivery_bodies b ON b.id = d.body_id ORDER BY d.inbox",
+            ))
+            .await
+            .expect("rows");
+        let rows: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("", "inbox").expect("inbox"),
+                    r.try_get("", "status").expect("status"),
+                    r.try_get("", "body").expect("body"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            inboxes[1..]
+                .iter()
+                .map(|i| (i.clone(), "pending".to_string(), body.clone()))
+                .collect::<Vec<_>>(),
+            "{backend:?}"
+        );
+        migrations::Migrator::up(a.db(), None).await.expect("up");
+    }
+}
