@@ -345,12 +345,26 @@ async fn a_dead_instance_trips_its_breaker_and_is_reopened_by_an_answer_or_a_mes
     let settled = |rows: &[kindred::db::entities::delivery::Model]| {
         rows.iter().all(|d| d.locked_until.is_none())
     };
-    enqueue(
-        &a,
-        4,
-        &[probed.id("/inbox"), writer.id("/inbox"), healthy.inbox()],
-    )
-    .await;
+    // A row per inbox, all claimed in one batch: each dead instance is sent
+    // all four before its breaker opens. (A fan-out is claimed one activity
+    // at a time, and its later inboxes to an instance already failing wait:
+    // see `fanout::a_fanouts_inbox_behind_an_open_breaker_waits_in_a_row`.)
+    let actor = db::actors::instance_actor(a.db())
+        .await
+        .expect("db")
+        .expect("actor");
+    let txn = db::write_txn(a.db()).await.expect("txn");
+    for i in 0..4 {
+        let id = format!("{}/activities/test/{i}", a.base);
+        let payload = json!({"type": "Announce", "id": id, "actor": actor.ap_id});
+        for inbox in [probed.id("/inbox"), writer.id("/inbox"), healthy.inbox()] {
+            db::deliveries::enqueue(&txn, &id, actor.id, &payload.to_string(), &[inbox])
+                .await
+                .expect("enqueue");
+        }
+    }
+    txn.commit().await.expect("commit");
+    a.app().state.wake_delivery();
     eventually("first round answered", || async {
         let done = posts(&probed) == 4 && posts(&writer) == 4 && healthy.ids().len() == 4;
         let rows = db::deliveries::list(a.db(), None, 100).await.ok()?;

@@ -317,3 +317,58 @@ async fn fanouts_survive_the_migration_down() {
         migrations::Migrator::up(a.db(), None).await.expect("up");
     }
 }
+
+/// An instance whose breaker is open: its inbox in a fan-out is not sent,
+/// but waits in a row of its own until the breaker's wait is over (the
+/// attempt not counted); the others are sent at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fanouts_inbox_behind_an_open_breaker_waits_in_a_row() {
+    for backend in backends() {
+        let a = TestInstance::spawn(backend).await;
+        let down = Sink::start(StatusCode::SERVICE_UNAVAILABLE).await;
+        let healthy = Sink::start(StatusCode::ACCEPTED).await;
+        let host = down.base.trim_start_matches("http://").to_string();
+        let now = chrono::Utc::now();
+        for _ in 0..10 {
+            db::instances::record_failure(a.db(), &host, now, |_| Some(chrono::Duration::hours(1)))
+                .await
+                .expect("failure");
+        }
+        let actor = db::actors::instance_actor(a.db())
+            .await
+            .expect("db")
+            .expect("actor");
+        let (id, body) = announce(&a, "breaker");
+        db::deliveries::enqueue(
+            a.db(),
+            &id,
+            actor.id,
+            &body,
+            &[down.inbox(), healthy.inbox()],
+        )
+        .await
+        .expect("enqueue");
+        a.app().state.wake_delivery();
+        eventually("the healthy inbox is sent it", || async {
+            healthy.ids().contains(&id).then_some(())
+        })
+        .await;
+        eventually("the fan-out is finished", || async {
+            (fanouts(&a).await[0].next == 2).then_some(())
+        })
+        .await;
+        let rows = db::deliveries::list(a.db(), None, 10).await.expect("list");
+        let waiting: Vec<_> = rows.iter().filter(|d| d.inbox == down.inbox()).collect();
+        assert_eq!(waiting.len(), 1, "{backend:?}");
+        assert_eq!(waiting[0].status, "pending");
+        assert_eq!(
+            waiting[0].attempts, 0,
+            "{backend:?}: waiting is not an attempt"
+        );
+        assert!(waiting[0].next_attempt_at >= now + chrono::Duration::minutes(59));
+        assert!(
+            down.ids().is_empty(),
+            "{backend:?}: sent through an open breaker"
+        );
+    }
+}
