@@ -22,6 +22,7 @@ enum Fanouts {
     Targets,
     Next,
     Delivered,
+    Claims,
     LockedUntil,
     CreatedAt,
     UpdatedAt,
@@ -47,6 +48,7 @@ impl MigrationTrait for Migration {
                 .col(integer(Fanouts::Targets))
                 .col(integer(Fanouts::Next))
                 .col(integer(Fanouts::Delivered))
+                .col(integer(Fanouts::Claims).default(0))
                 .col(timestamp_with_time_zone_null(Fanouts::LockedUntil))
                 .col(timestamp_with_time_zone(Fanouts::CreatedAt))
                 .col(timestamp_with_time_zone(Fanouts::UpdatedAt))

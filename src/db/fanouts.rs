@@ -53,6 +53,7 @@ pub async fn insert(
         targets: Set(i32::try_from(inboxes.len()).unwrap_or(i32::MAX)),
         next: Set(0),
         delivered: Set(0),
+        claims: Set(0),
         locked_until: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -75,14 +76,16 @@ pub async fn claim(
     let stmt = match backend {
         DbBackend::Postgres => Statement::from_sql_and_values(
             backend,
-            "UPDATE fanouts SET locked_until = $1, updated_at = $2 WHERE id = (SELECT id \
+            "UPDATE fanouts SET locked_until = $1, updated_at = $2, claims = claims + 1 \
+             WHERE id = (SELECT id \
              FROM fanouts WHERE next < targets AND (locked_until IS NULL OR locked_until < $2) \
              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *",
             [until.into(), now.into()],
         ),
         _ => Statement::from_sql_and_values(
             backend,
-            "UPDATE fanouts SET locked_until = ?, updated_at = ? WHERE id = (SELECT id \
+            "UPDATE fanouts SET locked_until = ?, updated_at = ?, claims = claims + 1 \
+             WHERE id = (SELECT id \
              FROM fanouts WHERE next < targets AND (locked_until IS NULL OR locked_until < ?) \
              ORDER BY id LIMIT 1) RETURNING *",
             [until.into(), now.into(), now.into()],
@@ -102,7 +105,13 @@ pub async fn claim(
         advance(db, f.id, f.targets, 0).await?;
         return Ok(None);
     };
-    let own: HashSet<String> = own_rows(db, f.id).await?.into_iter().collect();
+    // Only a fan-out claimed before can have rows of its own past its
+    // cursor (its worker stopped before moving the cursor over them).
+    let own: HashSet<String> = if f.claims > 1 {
+        own_rows(db, f.id).await?.into_iter().collect()
+    } else {
+        HashSet::new()
+    };
     let list = inbox_list(&f);
     let mut items = Vec::with_capacity(list.len());
     let mut settled = vec![];

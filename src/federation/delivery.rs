@@ -513,7 +513,14 @@ async fn screen_policy_and_breaker(
         return Ok(rows);
     }
     let now = data.clock.now();
-    let mut hosts: Vec<String> = rows.iter().map(|c| host_of(&c.row.inbox)).collect();
+    // Hosts this process saw answer within `UP_EVERY`, with no failure
+    // since, have their breakers closed: only the others are read (a
+    // failure recorded by another process shows here within that time).
+    let mut hosts: Vec<String> = rows
+        .iter()
+        .map(|c| host_of(&c.row.inbox))
+        .filter(|h| !data.host_slots.recently_up(h))
+        .collect();
     hosts.sort_unstable();
     hosts.dedup();
     let states = db::instances::by_domains(&data.db, hosts).await?;

@@ -23,6 +23,9 @@ pub struct Model {
     pub next: i32,
     /// How many of those were delivered (the others have rows of their own).
     pub delivered: i32,
+    /// How many times a worker claimed it (more than once: a worker stopped
+    /// or died while sending it).
+    pub claims: i32,
     /// Claimed by a worker until then.
     pub locked_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
