@@ -256,7 +256,7 @@ pub async fn with_bodies(
 /// Queued rows (fan-outs spread into rows first), for re-checking them
 /// against a changed policy.
 pub async fn pending_targets(db: &impl ConnectionTrait) -> Result<Vec<Target>, DbErr> {
-    super::fanouts::spread(db).await?;
+    super::fanouts::spread(db, super::fanouts::Scope::All).await?;
     let rows: Vec<(i64, i64, String, i64)> = Entity::find()
         .select_only()
         .column(Column::Id)
@@ -436,8 +436,8 @@ pub async fn cancel_pending_carrying(
     object_ap_id: &str,
 ) -> Result<u64, DbErr> {
     use sea_orm::sea_query::{Expr, ExprTrait};
-    super::fanouts::spread(db).await?;
     let needle = format!("%{}%", super::escape_like(&format!("\"{object_ap_id}\"")));
+    super::fanouts::spread(db, super::fanouts::Scope::Carrying(needle.clone())).await?;
     let pending = DeliveryStatus::Pending.as_str();
     let rows: Vec<(i64, String)> = delivery_body::Entity::find()
         .select_only()
@@ -527,7 +527,7 @@ pub async fn inboxes_reached(
 
 /// Cancel what this actor still has queued (its account is being deleted).
 pub async fn cancel_pending_of(db: &impl ConnectionTrait, actor_id: i64) -> Result<u64, DbErr> {
-    super::fanouts::spread(db).await?;
+    super::fanouts::spread(db, super::fanouts::Scope::Actor(actor_id)).await?;
     Ok(Entity::update_many()
         .col_expr(Column::Status, DeliveryStatus::Cancelled.as_str().into())
         .col_expr(Column::LockedUntil, Option::<DateTime<Utc>>::None.into())

@@ -261,30 +261,59 @@ pub async fn own(
     Ok(())
 }
 
-/// Turn every fan-out no worker holds into rows, one per inbox not yet
+/// Which fan-outs `spread` turns into rows.
+pub enum Scope {
+    All,
+    /// Those this actor sends.
+    Actor(i64),
+    /// Those whose body matches this LIKE pattern (a backslash escapes).
+    Carrying(String),
+}
+
+/// Turn every fan-out no worker holds (in `scope`) into rows, one per inbox not yet
 /// settled, due now: for the writes that must see each queued inbox.
-pub async fn spread(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+pub async fn spread(db: &impl ConnectionTrait, scope: Scope) -> Result<u64, DbErr> {
     let now = Utc::now();
     // Held for this, so no worker claims them meanwhile (outside a
     // transaction, a crash here leaves them to be claimed after that).
     let held: Vec<Model> = {
         let backend = db.get_database_backend();
         let until = now + Duration::minutes(10);
-        let stmt = match backend {
-            DbBackend::Postgres => Statement::from_sql_and_values(
-                backend,
-                "UPDATE fanouts SET locked_until = $1 WHERE id IN (SELECT id FROM fanouts \
-                 WHERE next < targets AND (locked_until IS NULL OR locked_until < $2) \
-                 FOR UPDATE SKIP LOCKED) RETURNING *",
-                [until.into(), now.into()],
+        let pg = backend == DbBackend::Postgres;
+        let (only, value): (&str, Option<sea_orm::Value>) = match scope {
+            Scope::All => ("", None),
+            Scope::Actor(id) => (
+                if pg {
+                    " AND actor_id = $3"
+                } else {
+                    " AND actor_id = ?"
+                },
+                Some(id.into()),
             ),
-            _ => Statement::from_sql_and_values(
-                backend,
-                "UPDATE fanouts SET locked_until = ? WHERE next < targets \
-                 AND (locked_until IS NULL OR locked_until < ?) RETURNING *",
-                [until.into(), now.into()],
+            Scope::Carrying(needle) => (
+                if pg {
+                    " AND body_id IN (SELECT id FROM delivery_bodies WHERE body LIKE $3 ESCAPE '\\')"
+                } else {
+                    " AND body_id IN (SELECT id FROM delivery_bodies WHERE body LIKE ? ESCAPE '\\')"
+                },
+                Some(needle.into()),
             ),
         };
+        let sql = if pg {
+            format!(
+                "UPDATE fanouts SET locked_until = $1 WHERE id IN (SELECT id FROM fanouts \
+                 WHERE next < targets AND (locked_until IS NULL OR locked_until < $2){only} \
+                 FOR UPDATE SKIP LOCKED) RETURNING *"
+            )
+        } else {
+            format!(
+                "UPDATE fanouts SET locked_until = ? WHERE next < targets \
+                 AND (locked_until IS NULL OR locked_until < ?){only} RETURNING *"
+            )
+        };
+        let mut values: Vec<sea_orm::Value> = vec![until.into(), now.into()];
+        values.extend(value);
+        let stmt = Statement::from_sql_and_values(backend, sql, values);
         Entity::find().from_raw_sql(stmt).all(db).await?
     };
     let mut n = 0;

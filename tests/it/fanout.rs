@@ -247,20 +247,33 @@ async fn a_deleted_posts_queued_fanout_is_cancelled_inbox_by_inbox() {
         let inboxes: Vec<String> = (0..3)
             .map(|i| format!("http://127.0.0.1:9/inbox?n={i}"))
             .collect();
+        let (other_id, other_body) = announce(&a, "kept");
         let txn = db::write_txn(a.db()).await.expect("txn");
         db::deliveries::enqueue(&txn, &id, actor.id, &body, &inboxes)
+            .await
+            .expect("enqueue");
+        db::deliveries::enqueue(&txn, &other_id, actor.id, &other_body, &inboxes)
             .await
             .expect("enqueue");
         let n = db::deliveries::cancel_pending_carrying(&txn, &object)
             .await
             .expect("cancel");
+        // Only the fan-out carrying the post was turned into rows; the other
+        // is still one row, untouched.
+        let f = fanout::Entity::find().all(&txn).await.expect("fan-outs");
         txn.commit().await.expect("commit");
         assert_eq!(n, 3, "{backend:?}");
         let rows = crate::helpers::deliveries(a.db()).await;
-        assert_eq!(rows.len(), 3, "{backend:?}");
-        assert!(rows.iter().all(|d| d.status == "cancelled" && d.id != 0));
-        let f = fanouts(&a).await;
-        assert_eq!((f[0].next, f[0].delivered), (3, 0), "{backend:?}");
+        let ours: Vec<_> = rows.iter().filter(|d| d.activity_ap_id == id).collect();
+        assert_eq!(ours.len(), 3, "{backend:?}");
+        assert!(ours.iter().all(|d| d.status == "cancelled" && d.id != 0));
+        let carrying = f.iter().find(|f| f.activity_ap_id == id).expect("ours");
+        assert_eq!((carrying.next, carrying.delivered), (3, 0), "{backend:?}");
+        let kept = f
+            .iter()
+            .find(|f| f.activity_ap_id == other_id)
+            .expect("kept");
+        assert_eq!((kept.next, kept.locked_until), (0, None), "{backend:?}");
     }
 }
 
