@@ -398,9 +398,14 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), AppError> {
                 );
             }
             for d in db::deliveries::list(&state.db, status, 50).await? {
+                // A fan-out's inbox without a row of its own has no id.
+                let id = match (d.id, d.fanout_id) {
+                    (0, Some(f)) => format!("fan-out#{f}"),
+                    (id, _) => format!("#{id}"),
+                };
                 println!(
-                    "#{} {} {} attempts={} next={} {}",
-                    d.id,
+                    "{} {} {} attempts={} next={} {}",
+                    id,
                     d.status,
                     d.inbox,
                     d.attempts,

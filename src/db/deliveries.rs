@@ -359,7 +359,9 @@ pub async fn list(
     if status.is_none_or(|s| matches!(s, DeliveryStatus::Pending | DeliveryStatus::Delivered)) {
         let only_pending = status == Some(DeliveryStatus::Pending);
         rows.extend(
-            super::fanouts::as_rows(db, only_pending)
+            // Each fan-out gives at least one row, as a rule: the newest
+            // `limit` of them are enough.
+            super::fanouts::as_rows(db, only_pending, Some(limit))
                 .await?
                 .into_iter()
                 .filter(|r| status.is_none_or(|s| r.status == s.as_str())),
@@ -407,7 +409,7 @@ pub async fn pull_forward(
 
 /// (inbox, status) of every pending or failed delivery: admins' per-instance view.
 pub async fn open_targets(db: &impl ConnectionTrait) -> Result<Vec<(String, String)>, DbErr> {
-    let mut out: Vec<(String, String)> = super::fanouts::as_rows(db, true)
+    let mut out: Vec<(String, String)> = super::fanouts::as_rows(db, true, None)
         .await?
         .into_iter()
         .filter(|r| r.status == DeliveryStatus::Pending.as_str())

@@ -361,17 +361,22 @@ pub fn template(f: &Model) -> delivery::Model {
     }
 }
 
-/// Each inbox of the fan-outs (the unfinished ones only, or all) without a
-/// row of its own, as a delivery row (id 0): delivered before the cursor,
-/// pending from it on. For views: the admin's list, tests.
+/// Each inbox of the fan-outs (the unfinished ones only, or all; the
+/// newest `newest` of them, or all) without a row of its own, as a delivery
+/// row (id 0): delivered before the cursor, pending from it on. For views:
+/// the admin's list, tests.
 pub async fn as_rows(
     db: &impl ConnectionTrait,
     unfinished_only: bool,
+    newest: Option<u64>,
 ) -> Result<Vec<delivery::Model>, DbErr> {
     use sea_orm::sea_query::{Expr, ExprTrait};
     let mut q = Entity::find().order_by_desc(Column::Id);
     if unfinished_only {
         q = q.filter(Expr::col(Column::Next).lt(Expr::col(Column::Targets)));
+    }
+    if let Some(n) = newest {
+        q = q.limit(n);
     }
     let fanouts = q.all(db).await?;
     if fanouts.is_empty() {

@@ -389,7 +389,7 @@ pub async fn deliveries(db: &sea_orm::DatabaseConnection) -> Vec<Queued> {
         .await
         .expect("deliveries");
     rows.extend(
-        kindred::db::fanouts::as_rows(db, false)
+        kindred::db::fanouts::as_rows(db, false, None)
             .await
             .expect("fan-outs"),
     );
