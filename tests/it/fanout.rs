@@ -19,6 +19,14 @@ fn announce(a: &TestInstance, name: &str) -> (String, String) {
     (id, body.to_string())
 }
 
+/// The instance actor signs the test activities.
+async fn instance_actor(a: &TestInstance) -> db::entities::actor::Model {
+    db::actors::instance_actor(a.db())
+        .await
+        .expect("db")
+        .expect("actor")
+}
+
 async fn fanouts(a: &TestInstance) -> Vec<fanout::Model> {
     fanout::Entity::find().all(a.db()).await.expect("fan-outs")
 }
@@ -37,10 +45,7 @@ async fn a_fanout_is_one_row_and_only_the_inboxes_that_did_not_take_it_get_rows(
         let mut inboxes: Vec<String> = ok.iter().map(Sink::inbox).collect();
         inboxes.push(busy.inbox());
         inboxes.push(refusing.inbox());
-        let actor = db::actors::instance_actor(a.db())
-            .await
-            .expect("db")
-            .expect("actor");
+        let actor = instance_actor(&a).await;
         let (id, body) = announce(&a, "one");
         // Queued in a transaction, looked at before any worker can see it.
         let txn = db::write_txn(a.db()).await.expect("txn");
@@ -118,10 +123,7 @@ async fn a_fanout_claimed_again_sends_only_what_its_cursor_and_rows_left() {
             Sink::start(StatusCode::ACCEPTED).await,
         ];
         let inboxes: Vec<String> = sinks.iter().map(Sink::inbox).collect();
-        let actor = db::actors::instance_actor(a.db())
-            .await
-            .expect("db")
-            .expect("actor");
+        let actor = instance_actor(&a).await;
         let (id, body) = announce(&a, "resumed");
         let txn = db::write_txn(a.db()).await.expect("txn");
         db::deliveries::enqueue(&txn, &id, actor.id, &body, &inboxes)
@@ -195,10 +197,7 @@ async fn two_replicas_send_each_fanout_inbox_once() {
             Sink::start(StatusCode::ACCEPTED).await,
         ];
         let inboxes: Vec<String> = sinks.iter().map(Sink::inbox).collect();
-        let actor = db::actors::instance_actor(a.db())
-            .await
-            .expect("db")
-            .expect("actor");
+        let actor = instance_actor(&a).await;
         let mut ids = vec![];
         for i in 0..40 {
             let (id, body) = announce(&a, &format!("r{i}"));
@@ -238,10 +237,7 @@ async fn two_replicas_send_each_fanout_inbox_once() {
 async fn a_deleted_posts_queued_fanout_is_cancelled_inbox_by_inbox() {
     for backend in backends() {
         let a = TestInstance::spawn(backend).await;
-        let actor = db::actors::instance_actor(a.db())
-            .await
-            .expect("db")
-            .expect("actor");
+        let actor = instance_actor(&a).await;
         let (id, body) = announce(&a, "deleted");
         let object = format!("{}/posts/deleted", a.base);
         let inboxes: Vec<String> = (0..3)
@@ -284,10 +280,7 @@ async fn fanouts_survive_the_migration_down() {
     use migrations::MigratorTrait;
     for backend in backends() {
         let a = TestInstance::spawn(backend).await;
-        let actor = db::actors::instance_actor(a.db())
-            .await
-            .expect("db")
-            .expect("actor");
+        let actor = instance_actor(&a).await;
         let (id, body) = announce(&a, "down");
         let inboxes: Vec<String> = (0..3)
             .map(|i| format!("http://127.0.0.1:9/inbox?n={i}"))
@@ -354,10 +347,7 @@ async fn a_fanouts_inbox_behind_an_open_breaker_waits_in_a_row() {
                 .await
                 .expect("failure");
         }
-        let actor = db::actors::instance_actor(a.db())
-            .await
-            .expect("db")
-            .expect("actor");
+        let actor = instance_actor(&a).await;
         let (id, body) = announce(&a, "breaker");
         db::deliveries::enqueue(
             a.db(),
