@@ -85,6 +85,8 @@ pub struct AppState {
     pub group_docs: Arc<federation::docs::GroupDocs>,
     /// Remote actors' rows kept across requests (see `federation::memo`).
     pub remote_actors: Arc<federation::memo::Remote>,
+    /// Writes committed together on SQLite (see `db::group_commit`).
+    pub writes: Arc<db::group_commit::Committer>,
 }
 
 impl AppState {
@@ -99,8 +101,13 @@ impl AppState {
         let urls = Urls::new(settings.scheme(), &settings.server.domain)?;
         let signin_limits = Arc::new(crate::web::session::SigninLimits::new(&settings));
         let inbox_limits = Arc::new(federation::inbox::limiter(&settings.federation));
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let writes = db::group_commit::Committer::new(
+            db.clone(),
+            metrics.group_commits.clone(),
+            metrics.group_writes.clone(),
+        );
         Ok(AppState {
-            db,
             settings: Arc::new(settings),
             urls,
             delivery_wakeup: Arc::default(),
@@ -109,13 +116,15 @@ impl AppState {
             inbox_limits,
             clock: Clock::default(),
             policy: Arc::default(),
-            metrics: Arc::default(),
+            metrics,
             host_slots: Arc::default(),
             signer: Arc::default(),
             delivery_http: Arc::default(),
             group_docs: Arc::default(),
             remote_actors: Arc::default(),
             contacts: Arc::default(),
+            writes: Arc::new(writes),
+            db,
         })
     }
 

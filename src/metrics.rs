@@ -56,6 +56,9 @@ pub struct Metrics {
     inbox: Family<InboxLabels, Counter>,
     latency: LatencyFamily,
     queue: Family<QueueLabels, Gauge>,
+    /// Transactions the SQLite group committer ran, and the writes in them.
+    pub group_commits: Counter,
+    pub group_writes: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -90,8 +93,22 @@ impl Default for Metrics {
             "Deliveries in the queue by status (read when scraped)",
             queue.clone(),
         );
+        let group_commits = Counter::default();
+        let group_writes = Counter::default();
+        registry.register(
+            "db_group_commits",
+            "Transactions committed by the SQLite group committer (see db::group_commit)",
+            group_commits.clone(),
+        );
+        registry.register(
+            "db_group_writes",
+            "Writes (received posts) run by the SQLite group committer; over db_group_commits, the writes per commit",
+            group_writes.clone(),
+        );
         Metrics {
             registry,
+            group_commits,
+            group_writes,
             deliveries,
             inbox,
             latency,

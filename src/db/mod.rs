@@ -8,6 +8,7 @@ pub mod directory;
 pub mod entities;
 pub mod fanouts;
 pub mod follows;
+pub mod group_commit;
 pub mod instance;
 pub mod instances;
 pub mod links;

@@ -174,33 +174,44 @@ impl Activity for Create {
         )
         .await?;
         let new = new_post_from_json(&self.object, &ctx)?;
-        let txn = db::write_txn(&data.db).await?;
-        if !db::activities::record(
-            &txn,
-            self.id.as_str(),
-            "Create",
-            self.actor.inner().as_str(),
-        )
-        .await?
-        {
-            return Ok(());
-        }
-        if db::posts::here_or_tombstoned(&txn, &new.ap_id).await? {
-            // Already here, or deleted by its author before it arrived.
-            txn.commit().await?;
-            return Ok(());
-        }
-        let row = db::posts::insert(&txn, new).await?;
-        if held {
-            db::moderation::set_held(&txn, row.id, Some(chrono::Utc::now())).await?;
-            txn.commit().await?;
-            tracing::debug!("post received and held for review");
-            return Ok(());
-        }
         super::normalize_addressing(&mut self.to, &mut self.cc, &mut self.object);
-        outbox::announce_to_kept_members(&txn, &data.urls, &data.group_docs, &ctx.group, &self)
+        // Committed with the posts received alongside it (see
+        // `db::group_commit`); answered once on disk.
+        let state = data.app_data().clone();
+        let group = ctx.group;
+        let announced = data
+            .writes
+            .write(move |txn| {
+                Box::pin(async move {
+                    let (id, actor) = (self.id.as_str(), self.actor.inner().as_str());
+                    if !db::activities::record(txn, id, "Create", actor).await? {
+                        return Ok(false);
+                    }
+                    if db::posts::here_or_tombstoned(txn, &new.ap_id).await? {
+                        // Already here, or deleted by its author before it arrived.
+                        return Ok(false);
+                    }
+                    let row = db::posts::insert(txn, new).await?;
+                    if held {
+                        db::moderation::set_held(txn, row.id, Some(chrono::Utc::now())).await?;
+                        tracing::debug!("post received and held for review");
+                        return Ok(false);
+                    }
+                    outbox::announce_to_kept_members(
+                        txn,
+                        &state.urls,
+                        &state.group_docs,
+                        &group,
+                        &self,
+                    )
+                    .await?;
+                    Ok::<_, AppError>(true)
+                })
+            })
             .await?;
-        txn.commit().await?;
+        if !announced {
+            return Ok(());
+        }
         data.wake_delivery();
         tracing::debug!("post received and announced");
         Ok(())
