@@ -13,6 +13,7 @@ mod m20261122_000006_group_privacy;
 mod m20261122_000007_directory;
 mod m20261203_000008_delivery_bodies;
 mod m20261206_000009_fanouts;
+mod m20261207_000010_fanout_halted;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_directory::Migration),
             Box::new(m20261203_000008_delivery_bodies::Migration),
             Box::new(m20261206_000009_fanouts::Migration),
+            Box::new(m20261207_000010_fanout_halted::Migration),
         ]
     }
 }

@@ -445,7 +445,10 @@ pub async fn cancel_pending_carrying(
         .select_only()
         .column(delivery_body::Column::Id)
         .column(delivery_body::Column::Body)
-        .filter(Expr::col(delivery_body::Column::Id).in_subquery(bodies_like(needle, &[pending])))
+        .filter(
+            Expr::col(delivery_body::Column::Id)
+                .in_subquery(bodies_like(needle.clone(), &[pending])),
+        )
         .into_tuple()
         .all(db)
         .await?;
@@ -464,6 +467,13 @@ pub async fn cancel_pending_carrying(
         id_of(object).as_deref() == Some(object_ap_id)
             || object.get("object").and_then(id_of).as_deref() == Some(object_ap_id)
     };
+    let held: Vec<i64> = super::fanouts::held_like(db, needle)
+        .await?
+        .into_iter()
+        .filter(|(_, p)| carries(p))
+        .map(|(id, _)| id)
+        .collect();
+    super::fanouts::halt(db, super::fanouts::Held::Ids(held)).await?;
     let carrying: Vec<i64> = rows
         .into_iter()
         .filter(|(_, p)| carries(p))
@@ -530,6 +540,7 @@ pub async fn inboxes_reached(
 /// Cancel what this actor still has queued (its account is being deleted).
 pub async fn cancel_pending_of(db: &impl ConnectionTrait, actor_id: i64) -> Result<u64, DbErr> {
     super::fanouts::spread(db, super::fanouts::Scope::Actor(actor_id)).await?;
+    super::fanouts::halt(db, super::fanouts::Held::Actor(actor_id)).await?;
     Ok(Entity::update_many()
         .col_expr(Column::Status, DeliveryStatus::Cancelled.as_str().into())
         .col_expr(Column::LockedUntil, Option::<DateTime<Utc>>::None.into())

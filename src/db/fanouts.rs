@@ -54,6 +54,7 @@ pub async fn insert(
         next: Set(0),
         delivered: Set(0),
         claims: Set(0),
+        halted: Set(false),
         locked_until: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -107,7 +108,7 @@ pub async fn claim(
     };
     // Only a fan-out claimed before can have rows of its own past its
     // cursor (its worker stopped before moving the cursor over them).
-    let own: HashSet<String> = if f.claims > 1 {
+    let with_rows: HashSet<String> = if f.claims > 1 {
         own_rows(db, f.id).await?.into_iter().collect()
     } else {
         HashSet::new()
@@ -117,11 +118,29 @@ pub async fn claim(
     let mut settled = vec![];
     for (i, inbox) in list.into_iter().enumerate().skip(cursor(&f)) {
         let at = i32::try_from(i).unwrap_or(i32::MAX);
-        if own.contains(&inbox) {
+        if with_rows.contains(&inbox) {
             settled.push(at);
         } else {
             items.push((at, inbox));
         }
+    }
+    if f.halted {
+        // Its post or author was deleted while another worker held it.
+        let inboxes: Vec<String> = items.into_iter().map(|(_, i)| i).collect();
+        own(
+            db,
+            &template(&f),
+            &inboxes,
+            OwnRow {
+                status: DeliveryStatus::Cancelled,
+                attempts: 0,
+                next_attempt_at: now,
+                last_error: None,
+            },
+        )
+        .await?;
+        advance(db, f.id, f.targets, 0).await?;
+        return Ok(None);
     }
     Ok(Some(Claimed {
         fanout: f,
@@ -151,34 +170,39 @@ async fn own_rows(db: &impl ConnectionTrait, id: i64) -> Result<Vec<String>, DbE
 }
 
 /// Move a fan-out's cursor to `next`, counting `delivered` more delivered;
-/// a finished one is let go.
+/// a finished one is let go. True when it was halted meanwhile (its post
+/// or author deleted): its worker cancels what it has not sent.
 pub async fn advance(
     db: &impl ConnectionTrait,
     id: i64,
     next: i32,
     delivered: i32,
-) -> Result<(), DbErr> {
-    use sea_orm::sea_query::{Expr, ExprTrait};
-    Entity::update_many()
-        .col_expr(Column::Next, next.into())
-        .col_expr(
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    let update = Query::update()
+        .table(Entity)
+        .value(Column::Next, next)
+        .value(
             Column::Delivered,
             Expr::col(Column::Delivered).add(delivered),
         )
-        .col_expr(Column::UpdatedAt, Utc::now().into())
-        .col_expr(
+        .value(Column::UpdatedAt, Utc::now())
+        .value(
             Column::LockedUntil,
             Expr::case(
                 Expr::col(Column::Targets).lte(next),
                 Option::<DateTime<Utc>>::None,
             )
-            .finally(Expr::col(Column::LockedUntil))
-            .into(),
+            .finally(Expr::col(Column::LockedUntil)),
         )
-        .filter(Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
+        .and_where(Expr::col(Column::Id).eq(id))
+        .returning_col(Column::Halted)
+        .to_owned();
+    let row = db.query_one(&update).await?;
+    Ok(match row {
+        Some(r) => r.try_get::<bool>("", "halted")?,
+        None => false,
+    })
 }
 
 /// Hold these fan-outs until `until` (their worker is still sending).
@@ -340,6 +364,62 @@ pub async fn spread(db: &impl ConnectionTrait, scope: Scope) -> Result<u64, DbEr
         advance(db, f.id, f.targets, 0).await?;
     }
     Ok(n)
+}
+
+/// Which held fan-outs `halt` marks.
+pub enum Held {
+    Ids(Vec<i64>),
+    /// Those this actor sends.
+    Actor(i64),
+}
+
+/// Mark fan-outs a worker holds now as halted (their post or author was
+/// deleted): they cannot be turned into rows under a worker that may be
+/// sending them, so the worker cancels what it has not sent when it sees
+/// the mark (with its next batch of answers), and so does a worker that
+/// claims one after its lease ran out. Call after `spread`, which finished
+/// the fan-outs nobody held.
+pub async fn halt(db: &impl ConnectionTrait, which: Held) -> Result<u64, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let only = match which {
+        Held::Ids(ids) if ids.is_empty() => return Ok(0),
+        Held::Ids(ids) => Column::Id.is_in(ids),
+        Held::Actor(id) => Column::ActorId.eq(id),
+    };
+    Ok(Entity::update_many()
+        .col_expr(Column::Halted, true.into())
+        .filter(Expr::col(Column::Next).lt(Expr::col(Column::Targets)))
+        .filter(Column::LockedUntil.gte(Utc::now()))
+        .filter(only)
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// The fan-outs a worker holds now whose body matches `needle` (LIKE, a
+/// backslash escapes): their ids and bodies.
+pub async fn held_like(
+    db: &impl ConnectionTrait,
+    needle: String,
+) -> Result<Vec<(i64, String)>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = if backend == DbBackend::Postgres {
+        "SELECT f.id, b.body FROM fanouts f JOIN delivery_bodies b ON b.id = f.body_id \
+         WHERE f.next < f.targets AND f.locked_until >= $1 AND b.body LIKE $2 ESCAPE '\\'"
+    } else {
+        "SELECT f.id, b.body FROM fanouts f JOIN delivery_bodies b ON b.id = f.body_id \
+         WHERE f.next < f.targets AND f.locked_until >= ? AND b.body LIKE ? ESCAPE '\\'"
+    };
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [Utc::now().into(), needle.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "id")?, r.try_get("", "body")?)))
+        .collect()
 }
 
 /// A fan-out's inbox as a delivery row (not stored: id 0).

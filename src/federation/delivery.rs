@@ -200,12 +200,19 @@ async fn worker_loop(
         {
             break;
         }
-        outcomes::record(
+        let halted = outcomes::record(
             &config.to_request_data(),
             std::mem::take(&mut done),
             &mut progress,
         )
         .await;
+        if !halted.is_empty() {
+            let data = config.to_request_data();
+            if let Err(e) = cancel_halted(&data, &mut backlog, &halted, &mut progress).await {
+                // Left to the lease: the next claim sees the mark.
+                tracing::warn!(worker = index, error = %e, "cannot cancel a halted fan-out");
+            }
+        }
         if capacity <= inflight.len() {
             continue;
         }
@@ -382,6 +389,52 @@ async fn take_fanout(
         .collect();
     backlog.extend(screen_policy_and_breaker(data, claimed, progress).await?);
     Ok(true)
+}
+
+/// Drop from the backlog what the halted fan-outs (post or author deleted
+/// while this worker held them) have not sent: each gets a cancelled row, as
+/// the deletion gave the inboxes of the fan-outs nobody held.
+async fn cancel_halted(
+    data: &super::FedData,
+    backlog: &mut std::collections::VecDeque<Claimed>,
+    halted: &[i64],
+    progress: &mut outcomes::Progress,
+) -> Result<(), AppError> {
+    let (stop, keep): (Vec<Claimed>, Vec<Claimed>) = std::mem::take(backlog)
+        .into_iter()
+        .partition(|c| c.row.fanout_id.is_some_and(|f| halted.contains(&f)));
+    *backlog = keep.into();
+    for id in halted {
+        let ours: Vec<&Claimed> = stop
+            .iter()
+            .filter(|c| c.row.fanout_id == Some(*id))
+            .collect();
+        let Some(first) = ours.first() else {
+            continue;
+        };
+        let inboxes: Vec<String> = ours.iter().map(|c| c.row.inbox.clone()).collect();
+        db::fanouts::own(
+            &data.db,
+            &first.row,
+            &inboxes,
+            db::fanouts::OwnRow {
+                status: crate::domain::DeliveryStatus::Cancelled,
+                attempts: 0,
+                next_attempt_at: data.clock.now(),
+                last_error: None,
+            },
+        )
+        .await?;
+        for c in &ours {
+            progress.settle(*id, c.position, false);
+        }
+        tracing::info!(
+            fanout = id,
+            cancelled = inboxes.len(),
+            "a deleted post's fan-out stopped"
+        );
+    }
+    Ok(())
 }
 
 /// A worker with fewer than `enough` free slots: wait for one to free (if

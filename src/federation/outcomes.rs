@@ -81,6 +81,9 @@ impl Progress {
             return;
         };
         t.settled.insert(at, delivered);
+        // Written with the batch even when its cursor stays: the write
+        // also tells whether the fan-out was halted meanwhile.
+        t.moved = true;
         while let Some(d) = t.settled.remove(&t.next) {
             t.next += 1;
             t.delivered += i32::from(d);
@@ -88,8 +91,8 @@ impl Progress {
         }
     }
 
-    /// The cursors that moved (fan-out, cursor, delivered since last time);
-    /// finished fan-outs are forgotten.
+    /// The fan-outs with inboxes settled since last time (fan-out, cursor,
+    /// delivered since last time); finished fan-outs are forgotten.
     fn moves(&mut self) -> Vec<(i64, i32, i32)> {
         let mut out = vec![];
         for (id, t) in &mut self.0 {
@@ -118,15 +121,19 @@ pub fn keep(done: &mut Vec<Done>, joined: Result<Done, tokio::task::JoinError>) 
 }
 
 /// Record a batch: rows delivered, and the instances that answered (their
-/// breakers closed; what waited for a failing one is due at once).
-pub async fn record(data: &super::FedData, done: Vec<Done>, progress: &mut Progress) {
+/// breakers closed; what waited for a failing one is due at once). Returns
+/// the held fan-outs found halted (their post or author deleted meanwhile).
+pub async fn record(data: &super::FedData, done: Vec<Done>, progress: &mut Progress) -> Vec<i64> {
     for (id, at, delivered) in done.iter().filter_map(|d| d.fanout) {
         progress.settle(id, at, delivered);
     }
+    let mut halted = vec![];
     for (id, next, delivered) in progress.moves() {
-        if let Err(e) = db::fanouts::advance(&data.db, id, next, delivered).await {
+        match db::fanouts::advance(&data.db, id, next, delivered).await {
+            Ok(true) => halted.push(id),
+            Ok(false) => {}
             // The lease runs out and the rest is sent again: at least once.
-            tracing::warn!(error = %e, fanout = id, "cannot record a fan-out's progress");
+            Err(e) => tracing::warn!(error = %e, fanout = id, "cannot record a fan-out's progress"),
         }
     }
     let lease_secs = data.settings.delivery.lease_secs.max(1);
@@ -138,9 +145,14 @@ pub async fn record(data: &super::FedData, done: Vec<Done>, progress: &mut Progr
             tracing::warn!(error = %e, "cannot renew the fan-outs' leases");
         }
     }
-    if done.is_empty() {
-        return;
+    if !done.is_empty() {
+        record_answers(data, done).await;
     }
+    halted
+}
+
+/// The rows delivered, and the instances up.
+async fn record_answers(data: &super::FedData, done: Vec<Done>) {
     let delivered: Vec<i64> = done.iter().filter_map(|d| d.delivered).collect();
     if let Err(e) = db::deliveries::mark_delivered(&data.db, &delivered).await {
         // The leases run out and the rows go again: at least once.

@@ -693,8 +693,8 @@ async fn queued_bodies_survive_the_migration_both_ways() {
             .collect();
         assert_eq!(before.len(), 3);
 
-        // This migration and the fan-outs' after it.
-        migrations::Migrator::down(a.db(), Some(2))
+        // This migration and the fan-outs' two after it.
+        migrations::Migrator::down(a.db(), Some(3))
             .await
             .expect("down");
         let rows = a

@@ -274,7 +274,7 @@ async fn a_deleted_posts_queued_fanout_is_cancelled_inbox_by_inbox() {
 }
 
 /// Rolled back, a fan-out's unsent inboxes become rows: nothing queued is
-/// lost on the way down.
+/// lost on the way down, and a halted fan-out's are cancelled, not sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fanouts_survive_the_migration_down() {
     use migrations::MigratorTrait;
@@ -296,8 +296,23 @@ async fn fanouts_survive_the_migration_down() {
         ))
         .await
         .expect("hold");
+        // Another, halted under its worker (its post deleted).
+        let (halted_id, halted_body) = announce(&a, "down-halted");
+        let halted: Vec<String> = (0..3)
+            .map(|i| format!("http://127.0.0.1:9/halted?n={i}"))
+            .collect();
+        db::deliveries::enqueue(&txn, &halted_id, actor.id, &halted_body, &halted)
+            .await
+            .expect("enqueue");
+        txn.execute_raw(Statement::from_string(
+            txn.get_database_backend(),
+            "UPDATE fanouts SET next = 1, delivered = 1, halted = TRUE, \
+             locked_until = '2999-01-01T00:00:00Z' WHERE next = 0",
+        ))
+        .await
+        .expect("halt");
         txn.commit().await.expect("commit");
-        migrations::Migrator::down(a.db(), Some(1))
+        migrations::Migrator::down(a.db(), Some(2))
             .await
             .expect("down");
         let rows = a
@@ -319,14 +334,17 @@ async fn fanouts_survive_the_migration_down() {
                 )
             })
             .collect();
-        assert_eq!(
-            rows,
-            inboxes[1..]
+        let mut want: Vec<(String, String, String)> = inboxes[1..]
+            .iter()
+            .map(|i| (i.clone(), "pending".to_string(), body.clone()))
+            .collect();
+        want.extend(
+            halted[1..]
                 .iter()
-                .map(|i| (i.clone(), "pending".to_string(), body.clone()))
-                .collect::<Vec<_>>(),
-            "{backend:?}"
+                .map(|i| (i.clone(), "cancelled".to_string(), halted_body.clone())),
         );
+        want.sort();
+        assert_eq!(rows, want, "{backend:?}");
         migrations::Migrator::up(a.db(), None).await.expect("up");
     }
 }
@@ -380,5 +398,106 @@ async fn a_fanouts_inbox_behind_an_open_breaker_waits_in_a_row() {
             down.ids().is_empty(),
             "{backend:?}: sent through an open breaker"
         );
+    }
+}
+
+/// A post deleted while a worker holds its fan-out: what is in flight
+/// arrives, what the worker held but had not sent is cancelled (the
+/// fan-out was halted under it), and so are the inboxes it had handed out as
+/// rows. Without the mark the worker sent its whole backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_deleted_while_its_fanout_is_held_is_not_sent_on() {
+    for backend in backends() {
+        let a = TestInstance::spawn_with(backend, |s| {
+            s.delivery.workers = 1;
+            s.delivery.batch_size = 2;
+            s.delivery.per_host = 2;
+        })
+        .await;
+        let (sink, gate) = Sink::start_gated().await;
+        let actor = instance_actor(&a).await;
+        let (id, body) = announce(&a, "held");
+        let object = format!("{}/posts/held", a.base);
+        // One host: two in flight (the batch), eight held, two handed out.
+        let inboxes: Vec<String> = (0..12).map(|i| format!("{}?n={i}", sink.inbox())).collect();
+        let txn = db::write_txn(a.db()).await.expect("txn");
+        db::deliveries::enqueue(&txn, &id, actor.id, &body, &inboxes)
+            .await
+            .expect("enqueue");
+        txn.commit().await.expect("commit");
+        a.app().state.wake_delivery();
+        eventually("two requests reach the sink and wait", || async {
+            (sink.ids().len() == 2).then_some(())
+        })
+        .await;
+
+        let txn = db::write_txn(a.db()).await.expect("txn");
+        db::deliveries::cancel_pending_carrying(&txn, &object)
+            .await
+            .expect("cancel");
+        txn.commit().await.expect("commit");
+        let f = fanouts(&a).await;
+        assert!(f[0].halted, "{backend:?}: a held fan-out is marked");
+        assert!(
+            f[0].next < f[0].targets,
+            "{backend:?}: and left to its worker"
+        );
+
+        gate.add_permits(100);
+        eventually("the halted fan-out is finished", || async {
+            let f = fanouts(&a).await;
+            (f[0].next == f[0].targets).then_some(())
+        })
+        .await;
+        // The worker keeps polling: nothing more goes out.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(sink.ids().len(), 2, "{backend:?}: only what was in flight");
+        let rows = crate::helpers::deliveries(a.db()).await;
+        let count = |status: &str| rows.iter().filter(|d| d.status == status).count();
+        assert_eq!(count("delivered"), 2, "{backend:?}");
+        assert_eq!(count("cancelled"), 10, "{backend:?}");
+        assert_eq!(rows.len(), 12, "{backend:?}");
+    }
+}
+
+/// A halted fan-out whose worker is gone: the next claim cancels what it
+/// did not send, sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_halted_fanout_claimed_after_its_lease_is_cancelled() {
+    for backend in backends() {
+        let a = TestInstance::spawn(backend).await;
+        let sink = Sink::start(StatusCode::ACCEPTED).await;
+        let actor = instance_actor(&a).await;
+        let (id, body) = announce(&a, "orphan");
+        let inboxes: Vec<String> = (0..3).map(|i| format!("{}?n={i}", sink.inbox())).collect();
+        let txn = db::write_txn(a.db()).await.expect("txn");
+        db::deliveries::enqueue(&txn, &id, actor.id, &body, &inboxes)
+            .await
+            .expect("enqueue");
+        // The first delivered; halted while held by a worker whose lease
+        // has run out.
+        txn.execute_raw(Statement::from_string(
+            txn.get_database_backend(),
+            "UPDATE fanouts SET next = 1, delivered = 1, halted = TRUE, \
+             locked_until = '2000-01-01T00:00:00Z'",
+        ))
+        .await
+        .expect("halt");
+        txn.commit().await.expect("commit");
+        a.app().state.wake_delivery();
+        eventually("the fan-out is finished", || async {
+            let f = fanouts(&a).await;
+            (f[0].next == 3).then_some(())
+        })
+        .await;
+        assert!(sink.ids().is_empty(), "{backend:?}: nothing sent");
+        let rows = crate::helpers::deliveries(a.db()).await;
+        let cancelled: Vec<&str> = rows
+            .iter()
+            .filter(|d| d.status == "cancelled")
+            .map(|d| d.inbox.as_str())
+            .collect();
+        assert_eq!(cancelled.len(), 2, "{backend:?}");
+        assert!(!cancelled.contains(&inboxes[0].as_str()));
     }
 }

@@ -307,10 +307,31 @@ impl Sink {
         Self::start_full(listener, status, Some(secs)).await
     }
 
+    /// Records each request as it arrives, then answers 202 only once the
+    /// returned gate gives it a permit.
+    pub async fn start_gated() -> (Sink, std::sync::Arc<tokio::sync::Semaphore>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+        let sink =
+            Self::start_inner(listener, StatusCode::ACCEPTED, None, Some(gate.clone())).await;
+        (sink, gate)
+    }
+
     async fn start_full(
         listener: tokio::net::TcpListener,
         status: StatusCode,
         retry_after: Option<u64>,
+    ) -> Sink {
+        Self::start_inner(listener, status, retry_after, None).await
+    }
+
+    async fn start_inner(
+        listener: tokio::net::TcpListener,
+        status: StatusCode,
+        retry_after: Option<u64>,
+        gate: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     ) -> Sink {
         use axum::{extract::State, response::IntoResponse, routing::post};
         let port = listener.local_addr().expect("addr").port();
@@ -321,19 +342,25 @@ impl Sink {
                 post(
                     move |State(r): State<std::sync::Arc<std::sync::Mutex<Vec<Value>>>>,
                           headers: axum::http::HeaderMap,
-                          body: bytes::Bytes| async move {
-                        if headers.contains_key("signature")
-                            && let Ok(v) = serde_json::from_slice::<Value>(&body)
-                        {
-                            r.lock().expect("lock").push(v);
-                        }
-                        let code =
-                            axum::http::StatusCode::from_u16(status.as_u16()).expect("status");
-                        match retry_after {
-                            Some(secs) => {
-                                (code, [("retry-after", secs.to_string())]).into_response()
+                          body: bytes::Bytes| {
+                        let gate = gate.clone();
+                        async move {
+                            if headers.contains_key("signature")
+                                && let Ok(v) = serde_json::from_slice::<Value>(&body)
+                            {
+                                r.lock().expect("lock").push(v);
                             }
-                            None => code.into_response(),
+                            if let Some(gate) = &gate {
+                                gate.acquire().await.expect("gate").forget();
+                            }
+                            let code =
+                                axum::http::StatusCode::from_u16(status.as_u16()).expect("status");
+                            match retry_after {
+                                Some(secs) => {
+                                    (code, [("retry-after", secs.to_string())]).into_response()
+                                }
+                                None => code.into_response(),
+                            }
                         }
                     },
                 ),

@@ -26,6 +26,9 @@ pub struct Model {
     /// How many times a worker claimed it (more than once: a worker stopped
     /// or died while sending it).
     pub claims: i32,
+    /// Its post or author was deleted while a worker held it: what is not
+    /// sent yet is cancelled, not sent.
+    pub halted: bool,
     /// Claimed by a worker until then.
     pub locked_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
