@@ -58,6 +58,10 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(wait)
                 .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string())
+                // Statement journals and the savepoints' sub-journal (see
+                // `group_commit`) in memory: on disk, each received post's
+                // savepoint copied its pages to a temporary file.
+                .pragma("temp_store", "memory")
                 .foreign_keys(true)
                 .create_if_missing(true)
         })
