@@ -60,6 +60,12 @@ pub fn escape(s: &str) -> String {
 /// only, no styles, scripts, frames or event handlers; links get
 /// `rel="nofollow noopener noreferrer"`.
 pub fn sanitize_html(html: &str) -> String {
+    HTML.clean(html).to_string()
+}
+
+/// The allow-list, built once: building it (sets of tags and classes) cost
+/// as much as cleaning a short post.
+static HTML: std::sync::LazyLock<ammonia::Builder<'static>> = std::sync::LazyLock::new(|| {
     let tags: HashSet<&str> = [
         "p",
         "br",
@@ -105,14 +111,17 @@ pub fn sanitize_html(html: &str) -> String {
     .into_iter()
     .map(|(t, c)| (t, c.iter().copied().collect()))
     .collect();
-    ammonia::Builder::default()
-        .tags(tags)
+    let mut b = ammonia::Builder::default();
+    b.tags(tags)
         .allowed_classes(classes)
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
-        .link_rel(Some("nofollow noopener noreferrer"))
-        .clean(html)
-        .to_string()
-}
+        .link_rel(Some("nofollow noopener noreferrer"));
+    b
+});
+
+/// Strips every tag (`sanitize_plain`), built once.
+static PLAIN: std::sync::LazyLock<ammonia::Builder<'static>> =
+    std::sync::LazyLock::new(ammonia::Builder::empty);
 
 /// Zero-width and direction-control characters: invisible on screen.
 pub fn is_invisible(c: char) -> bool {
@@ -127,7 +136,7 @@ pub fn strip_invisible(s: &str) -> String {
 
 /// Plain text of a title or name from elsewhere: tags stripped, trimmed, capped.
 pub fn sanitize_plain(s: &str, max_chars: usize) -> String {
-    let cleaned = ammonia::Builder::empty().clean(s).to_string();
+    let cleaned = PLAIN.clean(s).to_string();
     let text = cleaned
         .replace("&amp;", "&")
         .replace("&lt;", "<")

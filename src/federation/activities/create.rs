@@ -177,7 +177,7 @@ impl Activity for Create {
         super::normalize_addressing(&mut self.to, &mut self.cc, &mut self.object);
         // Committed with the posts received alongside it (see
         // `db::group_commit`); answered once on disk.
-        let state = data.app_data().clone();
+        let (urls, docs) = (data.urls.clone(), data.group_docs.clone());
         let group = ctx.group;
         let announced = data
             .writes
@@ -197,14 +197,7 @@ impl Activity for Create {
                         tracing::debug!("post received and held for review");
                         return Ok(false);
                     }
-                    outbox::announce_to_kept_members(
-                        txn,
-                        &state.urls,
-                        &state.group_docs,
-                        &group,
-                        &self,
-                    )
-                    .await?;
+                    outbox::announce_to_kept_members(txn, &urls, &docs, &group, &self).await?;
                     Ok::<_, AppError>(true)
                 })
             })
