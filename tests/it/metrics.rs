@@ -73,6 +73,27 @@ async fn metrics_count_deliveries_inbox_outcomes_and_latency() {
         !text.contains("/groups/lupus"),
         "paths never appear, only routes"
     );
+    assert!(
+        text.contains("kindred_db_group_writes_total 0"),
+        "no post received yet:\n{text}"
+    );
+
+    // A received post is written by the SQLite group committer: counted.
+    let note = json!({"type": "Note", "id": r.id("/notes/1"), "attributedTo": bob,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"], "cc": [group],
+        "content": "<p>hello</p>"});
+    let create = json!({"@context": "https://www.w3.org/ns/activitystreams", "type": "Create",
+        "id": r.id("/creates/1"), "actor": bob,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"], "cc": [group], "object": note});
+    assert_eq!(r.post(&inbox, &bob, &create, Sign::default()).await, 202);
+    let (_, text) = scrape(&k, &[]).await;
+    for needle in [
+        "kindred_db_group_commits_total 1",
+        "kindred_db_group_writes_total 1",
+        "kindred_inbox_activities_total{outcome=\"accepted\"} 2",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
 
     // Through a proxy (or from elsewhere) without the token: refused.
     let (s, _) = scrape(&k, &[("x-forwarded-for", "203.0.113.9")]).await;
