@@ -176,12 +176,33 @@ fn parse_authority(authority: &str) -> Option<(String, Option<u16>)> {
     Some((normalise_host(host).ok()?, port))
 }
 
-/// The instance's policy: mode and both lists.
+/// The instance's policy: mode and both lists, and the local groups that
+/// have their own allow-list in force.
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub mode: Mode,
     pub allow: Vec<DomainEntry>,
     pub block: Vec<DomainEntry>,
+    pub groups: Vec<GroupList>,
+}
+
+/// A local group's own allow-list, in force.
+#[derive(Debug, Clone)]
+pub struct GroupList {
+    pub id: i64,
+    /// The group's ActivityPub id in quotes, as a JSON body names it.
+    quoted_ap_id: String,
+    pub entries: Vec<DomainEntry>,
+}
+
+impl GroupList {
+    pub fn new(id: i64, ap_id: &str, entries: Vec<DomainEntry>) -> Self {
+        GroupList {
+            id,
+            quoted_ap_id: format!("\"{ap_id}\""),
+            entries,
+        }
+    }
 }
 
 /// Why a host is refused.
@@ -208,6 +229,7 @@ impl Policy {
             mode: Mode::Open,
             allow: vec![],
             block: vec![],
+            groups: vec![],
         }
     }
 
@@ -218,6 +240,34 @@ impl Policy {
         }
         if self.mode == Mode::Allowlist && !self.allow.iter().any(|e| e.matches(authority)) {
             return Err(Refusal::NotListed);
+        }
+        Ok(())
+    }
+
+    /// A restricted group's list, by the group's row id.
+    pub fn group(&self, id: i64) -> Option<&GroupList> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
+    /// The decision for a delivery by actor `sender` to `authority` of
+    /// `payload`: the instance's policy, then the list of every restricted
+    /// group that sends it or that it names (a reply's copy to a mentioned
+    /// person names the group it was posted in).
+    pub fn decide_delivery(
+        &self,
+        authority: &str,
+        sender: i64,
+        payload: &[u8],
+    ) -> Result<(), Refusal> {
+        self.decide(authority)?;
+        if self.groups.is_empty() {
+            return Ok(());
+        }
+        let text = std::str::from_utf8(payload).unwrap_or_default();
+        for g in &self.groups {
+            if g.id == sender || text.contains(&g.quoted_ap_id) {
+                group_allows(&g.entries, authority)?;
+            }
         }
         Ok(())
     }
@@ -478,6 +528,38 @@ mod tests {
         assert_eq!(
             group_allows(&[], "a.example"),
             Err(Refusal::NotListedByGroup)
+        );
+    }
+
+    #[test]
+    fn a_delivery_passes_the_list_of_the_group_that_sends_or_is_named() {
+        let mut p = Policy::open();
+        p.block.push(e("bad.example"));
+        p.groups.push(GroupList::new(
+            7,
+            "https://k.example/groups/club",
+            vec![e("a.example")],
+        ));
+        let plain = br#"{"type":"Create","object":"https://k.example/posts/1"}"#;
+        let naming = br#"{"type":"Create","audience":"https://k.example/groups/club"}"#;
+        let prefix = br#"{"audience":"https://k.example/groups/club2"}"#;
+        // Sent by the group: its list applies.
+        assert!(p.decide_delivery("a.example", 7, plain).is_ok());
+        assert_eq!(
+            p.decide_delivery("b.example", 7, plain),
+            Err(Refusal::NotListedByGroup)
+        );
+        // Sent by someone else: only when the body names the group, exactly.
+        assert!(p.decide_delivery("b.example", 8, plain).is_ok());
+        assert_eq!(
+            p.decide_delivery("b.example", 8, naming),
+            Err(Refusal::NotListedByGroup)
+        );
+        assert!(p.decide_delivery("b.example", 8, prefix).is_ok());
+        // The instance's block comes first.
+        assert_eq!(
+            p.decide_delivery("bad.example", 8, plain),
+            Err(Refusal::Blocked)
         );
     }
 

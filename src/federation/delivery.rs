@@ -229,10 +229,29 @@ async fn worker_loop(
                 Err(e) => tracing::warn!(worker = index, error = %e, "cannot claim a fan-out"),
             }
         }
-        while inflight.len() < capacity
+        // The policy again, from memory, for what this worker holds: a
+        // change made since the fan-out was claimed holds from the next send.
+        let policy = match backlog.is_empty() {
+            true => None,
+            false => super::policy::current(&config.to_request_data())
+                .await
+                .inspect_err(|e| tracing::warn!(worker = index, error = %e, "cannot read the federation policy"))
+                .ok(),
+        };
+        while let Some(policy) = &policy
+            && inflight.len() < capacity
             && let Some(c) = backlog.pop_front()
         {
             let data = config.to_request_data();
+            match screen_held(&data, policy, &c, &mut progress).await {
+                Ok(false) => {}
+                Ok(true) => continue,
+                Err(e) => {
+                    // Left to the fan-out's lease: screened again when claimed.
+                    tracing::warn!(worker = index, error = %e, "cannot cancel a refused delivery");
+                    continue;
+                }
+            }
             match take_slot(&data, &c, &mut progress).await {
                 Ok(Some(slot)) => {
                     inflight.spawn(async move {
@@ -506,6 +525,27 @@ async fn take_slot(
             Ok(None)
         }
     }
+}
+
+/// A held delivery the policy refuses now is cancelled (true), not sent.
+async fn screen_held(
+    data: &super::FedData,
+    policy: &crate::domain::policy::Policy,
+    c: &Claimed,
+    progress: &mut outcomes::Progress,
+) -> Result<bool, AppError> {
+    let Some(why) =
+        super::policy::refused_delivery(data, policy, c.row.actor_id, &c.row.inbox, &c.payload)
+    else {
+        return Ok(false);
+    };
+    tracing::info!(
+        inbox = %host_of(&c.row.inbox),
+        why,
+        "held delivery cancelled by federation policy"
+    );
+    settle(data, c, db::deliveries::Settle::Cancelled(&why), progress).await?;
+    Ok(true)
 }
 
 /// Settle a delivery that is not sent now; a fan-out's inbox counts as

@@ -32,7 +32,7 @@ use super::{FedData, objects::actor::DbActor, signing::SignatureHeader};
 use crate::{
     app::AppState,
     db::{self, entities::actor},
-    domain::policy::{DomainEntry, Mode, Policy, Refusal, group_allows},
+    domain::policy::{DomainEntry, GroupList, Mode, Policy, Refusal, group_allows},
     error::AppError,
 };
 
@@ -130,6 +130,7 @@ pub async fn current(state: &AppState) -> Result<Arc<Policy>, AppError> {
         mode: Mode::parse(&row.mode).unwrap_or(Mode::Allowlist),
         allow: vec![],
         block: vec![],
+        groups: vec![],
     };
     for r in db::policy::rules(&state.db).await? {
         let Ok(entry) = DomainEntry::parse(&r.domain) else {
@@ -142,12 +143,17 @@ pub async fn current(state: &AppState) -> Result<Arc<Policy>, AppError> {
             _ => {}
         }
     }
+    for g in db::actors::restricted_groups(&state.db).await? {
+        let entries = read_group_entries(state, g.id).await?;
+        policy.groups.push(GroupList::new(g.id, &g.ap_id, entries));
+    }
     let policy = Arc::new(policy);
     state.policy.keep(stamp, row.version, policy.clone());
     Ok(policy)
 }
 
-/// A local group's own allow-list, when it has one in force.
+/// A local group's own allow-list, when it has one in force: from the kept
+/// policy, or read when the copy predates the group's restriction.
 pub async fn group_entries(
     state: &AppState,
     group: &actor::Model,
@@ -155,13 +161,18 @@ pub async fn group_entries(
     if !group.local || !group.domains_restricted {
         return Ok(None);
     }
-    Ok(Some(
-        db::policy::group_domains(&state.db, group.id)
-            .await?
-            .iter()
-            .filter_map(|d| DomainEntry::parse(d).ok())
-            .collect(),
-    ))
+    if let Some(g) = current(state).await?.group(group.id) {
+        return Ok(Some(g.entries.clone()));
+    }
+    Ok(Some(read_group_entries(state, group.id).await?))
+}
+
+async fn read_group_entries(state: &AppState, id: i64) -> Result<Vec<DomainEntry>, AppError> {
+    Ok(db::policy::group_domains(&state.db, id)
+        .await?
+        .iter()
+        .filter_map(|d| DomainEntry::parse(d).ok())
+        .collect())
 }
 
 fn is_ours(state: &AppState, authority: &str) -> bool {
@@ -552,19 +563,6 @@ pub async fn may_fetch_content(
     }
 }
 
-/// Local groups with their own allow-list in force: (id, ActivityPub id, list).
-async fn restricted_groups(
-    state: &AppState,
-) -> Result<Vec<(i64, String, Vec<DomainEntry>)>, AppError> {
-    let mut out = vec![];
-    for g in db::actors::restricted_groups(&state.db).await? {
-        if let Some(entries) = group_entries(state, &g).await? {
-            out.push((g.id, g.ap_id.clone(), entries));
-        }
-    }
-    Ok(out)
-}
-
 /// Queued deliveries the policy now refuses,
 /// with why. A group's own list covers what the group sends, and what a
 /// member sends that names the group (a reply's copy to a mentioned person).
@@ -573,32 +571,31 @@ pub async fn refused_deliveries(
     rows: &[db::deliveries::Target],
 ) -> Result<Vec<(i64, String)>, AppError> {
     let policy = current(state).await?;
-    let groups = restricted_groups(state).await?;
-    let mut out = vec![];
-    for db::deliveries::Target {
-        id,
-        actor_id,
-        inbox,
-        payload,
-    } in rows
-    {
-        let host = super::delivery::host_of(inbox);
-        if is_ours(state, &host) {
-            continue;
-        }
-        let mut verdict = policy.decide(&host);
-        for (gid, ap_id, entries) in &groups {
-            let names_group =
-                || std::str::from_utf8(payload).is_ok_and(|p| p.contains(&format!("\"{ap_id}\"")));
-            if verdict.is_ok() && (gid == actor_id || names_group()) {
-                verdict = group_allows(entries, &host);
-            }
-        }
-        if let Err(r) = verdict {
-            out.push((*id, format!("cancelled: {host} is {}", r.as_str())));
-        }
+    Ok(rows
+        .iter()
+        .filter_map(|t| {
+            let why = refused_delivery(state, &policy, t.actor_id, &t.inbox, &t.payload)?;
+            Some((t.id, why))
+        })
+        .collect())
+}
+
+/// Why `policy` refuses a delivery by actor `sender` of `payload` to
+/// `inbox`, if it does: decided in memory, so a worker asks it again
+/// right before it sends.
+pub fn refused_delivery(
+    state: &AppState,
+    policy: &Policy,
+    sender: i64,
+    inbox: &str,
+    payload: &[u8],
+) -> Option<String> {
+    let host = super::delivery::host_of(inbox);
+    if is_ours(state, &host) {
+        return None;
     }
-    Ok(out)
+    let r = policy.decide_delivery(&host, sender, payload).err()?;
+    Some(format!("cancelled: {host} is {}", r.as_str()))
 }
 
 /// Cancel every queued delivery the policy refuses now (after a change).
@@ -626,6 +623,7 @@ mod tests {
             mode,
             allow: vec![],
             block: vec![],
+            groups: vec![],
         })
     }
 

@@ -416,6 +416,8 @@ pub async fn set_group_domains(
     let txn = db::write_txn(&state.db).await?;
     db::policy::set_group_domains(&txn, group.row.id, &entries).await?;
     db::actors::set_domains_restricted(&txn, group.row.id, restricted).await?;
+    // The lists are part of the policy each process keeps.
+    db::policy::bump(&txn).await?;
     db::policy::audit(
         &txn,
         &who.name(),

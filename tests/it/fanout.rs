@@ -6,7 +6,12 @@
 
 use std::collections::HashMap;
 
-use kindred::{db, db::entities::fanout, domain::DeliveryStatus};
+use kindred::{
+    db,
+    db::entities::fanout,
+    domain::{DeliveryStatus, policy::List},
+    service::federation::{self as fed, Who},
+};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use serde_json::json;
@@ -457,6 +462,63 @@ async fn a_post_deleted_while_its_fanout_is_held_is_not_sent_on() {
         assert_eq!(count("delivered"), 2, "{backend:?}");
         assert_eq!(count("cancelled"), 10, "{backend:?}");
         assert_eq!(rows.len(), 12, "{backend:?}");
+    }
+}
+
+/// A fan-out's inboxes are screened by the federation policy when a worker
+/// claims it; an instance blocked while the worker holds them gets nothing
+/// more: the worker asks the policy again, from memory, before each send.
+/// Without that second look all ten held inboxes were sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_blocked_while_its_fanout_is_held_gets_nothing_more() {
+    for backend in backends() {
+        let a = TestInstance::spawn_with(backend, |s| {
+            s.delivery.workers = 1;
+            s.delivery.batch_size = 2;
+            s.delivery.per_host = 2;
+        })
+        .await;
+        let (sink, gate) = Sink::start_gated().await;
+        let actor = instance_actor(&a).await;
+        let (id, body) = announce(&a, "blocked");
+        // One host: two in flight (the batch), eight held, two handed out.
+        let inboxes: Vec<String> = (0..12).map(|i| format!("{}?n={i}", sink.inbox())).collect();
+        let txn = db::write_txn(a.db()).await.expect("txn");
+        db::deliveries::enqueue(&txn, &id, actor.id, &body, &inboxes)
+            .await
+            .expect("enqueue");
+        txn.commit().await.expect("commit");
+        a.app().state.wake_delivery();
+        eventually("two requests reach the sink and wait", || async {
+            (sink.ids().len() == 2).then_some(())
+        })
+        .await;
+
+        let host = sink.base.trim_start_matches("http://").to_string();
+        fed::add(&a.app().state, Who::Cli, List::Block, &host, None)
+            .await
+            .expect("block");
+        gate.add_permits(100);
+        eventually("the fan-out is finished", || async {
+            let f = fanouts(&a).await;
+            (f[0].next == f[0].targets).then_some(())
+        })
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(sink.ids().len(), 2, "{backend:?}: only what was in flight");
+        let rows = crate::helpers::deliveries(a.db()).await;
+        let states: Vec<(&str, Option<&str>)> = rows
+            .iter()
+            .map(|d| (d.status.as_str(), d.last_error.as_deref()))
+            .collect();
+        let cancelled = states.iter().filter(|(s, _)| *s == "cancelled");
+        assert_eq!(cancelled.clone().count(), 10, "{backend:?}: {states:?}");
+        assert!(
+            cancelled
+                .into_iter()
+                .all(|(_, e)| e.is_some_and(|e| e.contains("is blocked"))),
+            "{backend:?}: each says why: {states:?}"
+        );
     }
 }
 

@@ -709,6 +709,19 @@ async fn a_group_takes_members_only_from_its_own_list() {
     assert_eq!(far.post(&inbox, &fred, &undo, Sign::default()).await, 202);
     assert_eq!(members(&k, "lupus").await, before - 1);
 
+    // Another process on the same database widens the list: this process
+    // (which keeps the lists with the policy) follows within
+    // `policy::RECHECK`.
+    let replica = k.replica().await;
+    let g = kindred::federation::objects::actor::DbActor::new(g_row.clone()).expect("actor");
+    let both = format!("{}\n{}", near.domain, far.domain);
+    fed::set_group_domains(&replica.state, Who::Cli, &g, true, &both)
+        .await
+        .expect("widen");
+    tokio::time::sleep(kindred::federation::policy::RECHECK).await;
+    assert_eq!(far.get_signed(&format!("{lupus}/outbox"), &fred).await, 200);
+    replica.stop().await;
+
     // The change is audited under the moderator's name.
     let log = fed::audit_log(state, Who::Cli, 10).await.expect("log");
     assert!(
