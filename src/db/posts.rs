@@ -67,6 +67,7 @@ pub async fn by_ap_id(
         .await
 }
 
+#[derive(Clone)]
 pub struct NewPost {
     pub ap_id: String,
     pub author_id: i64,

@@ -176,14 +176,17 @@ impl Activity for Create {
         let new = new_post_from_json(&self.object, &ctx)?;
         super::normalize_addressing(&mut self.to, &mut self.cc, &mut self.object);
         // Committed with the posts received alongside it (see
-        // `db::group_commit`); answered once on disk.
-        let (urls, docs) = (data.urls.clone(), data.group_docs.clone());
-        let group = ctx.group;
+        // `db::group_commit`); answered once on disk. The write may run
+        // again (when another in its batch failed): it takes copies.
+        let shared =
+            std::sync::Arc::new((data.urls.clone(), data.group_docs.clone(), ctx.group, self));
         let announced = data
             .writes
             .write(move |txn| {
+                let (shared, new) = (shared.clone(), new.clone());
                 Box::pin(async move {
-                    let (id, actor) = (self.id.as_str(), self.actor.inner().as_str());
+                    let (urls, docs, group, create) = &*shared;
+                    let (id, actor) = (create.id.as_str(), create.actor.inner().as_str());
                     if !db::activities::record(txn, id, "Create", actor).await? {
                         return Ok(false);
                     }
@@ -197,7 +200,7 @@ impl Activity for Create {
                         tracing::debug!("post received and held for review");
                         return Ok(false);
                     }
-                    outbox::announce_to_kept_members(txn, &urls, &docs, &group, &self).await?;
+                    outbox::announce_to_kept_members(txn, urls, docs, group, create).await?;
                     Ok::<_, AppError>(true)
                 })
             })
