@@ -30,6 +30,54 @@ pub async fn record(
     Ok(res == 1)
 }
 
+/// Record a received activity that brings the post `post_ap_id`. True when
+/// the post is new to us; false when the activity was recorded before, or
+/// the post is here already, or its author deleted it before it reached us
+/// (a tombstone). One statement (`record` and both checks): call inside the
+/// transaction that stores the post.
+pub async fn record_new_post(
+    db: &impl ConnectionTrait,
+    ap_id: &str,
+    kind: &str,
+    actor_ap_id: &str,
+    post_ap_id: &str,
+) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => {
+            "INSERT INTO received_activities (ap_id, kind, actor_ap_id, received_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (ap_id) DO NOTHING \
+             RETURNING (EXISTS (SELECT 1 FROM posts WHERE ap_id = $5) \
+             OR EXISTS (SELECT 1 FROM received_activities WHERE ap_id = $5 AND kind = $6)) AS known"
+        }
+        _ => {
+            "INSERT INTO received_activities (ap_id, kind, actor_ap_id, received_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (ap_id) DO NOTHING \
+             RETURNING (EXISTS (SELECT 1 FROM posts WHERE ap_id = ?5) \
+             OR EXISTS (SELECT 1 FROM received_activities WHERE ap_id = ?5 AND kind = ?6)) AS known"
+        }
+    };
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                ap_id.into(),
+                kind.into(),
+                actor_ap_id.into(),
+                Utc::now().into(),
+                post_ap_id.into(),
+                TOMBSTONE.into(),
+            ],
+        ))
+        .await?;
+    match row {
+        // Recorded before: a repeat.
+        None => Ok(false),
+        Some(r) => Ok(!r.try_get::<bool>("", "known")?),
+    }
+}
+
 pub async fn exists(db: &impl ConnectionTrait, ap_id: &str) -> Result<bool, DbErr> {
     use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
     // One row's id, not a COUNT over a subquery (sea-orm's `count`).

@@ -53,61 +53,32 @@ pub async fn standing(
     actor_id: i64,
     group_id: i64,
 ) -> Result<Standing, DbErr> {
-    Ok(standing_and_seen(db, actor_id, group_id, None).await?.0)
-}
-
-/// A received post's first question, in the same statement as its standing:
-/// was `activity` handled before? (`None`: not asked.)
-pub async fn standing_unless_seen(
-    db: &impl ConnectionTrait,
-    actor_id: i64,
-    group_id: i64,
-    activity: &str,
-) -> Result<Option<Standing>, DbErr> {
-    let (standing, seen) = standing_and_seen(db, actor_id, group_id, Some(activity)).await?;
-    Ok((!seen).then_some(standing))
-}
-
-async fn standing_and_seen(
-    db: &impl ConnectionTrait,
-    actor_id: i64,
-    group_id: i64,
-    activity: Option<&str>,
-) -> Result<(Standing, bool), DbErr> {
     let backend = db.get_database_backend();
-    // A NULL activity matches no row: `seen` is false.
     let sql = match backend {
         DbBackend::Postgres => {
             "SELECT (SELECT state FROM follows WHERE follower_id = $1 AND group_id = $2 LIMIT 1) \
              AS state, EXISTS (SELECT 1 FROM group_bans WHERE actor_id = $1 AND group_id = $2) \
-             AS banned, EXISTS (SELECT 1 FROM received_activities WHERE ap_id = $3) AS seen"
+             AS banned"
         }
         _ => {
             "SELECT (SELECT state FROM follows WHERE follower_id = ?1 AND group_id = ?2 LIMIT 1) \
              AS state, EXISTS (SELECT 1 FROM group_bans WHERE actor_id = ?1 AND group_id = ?2) \
-             AS banned, EXISTS (SELECT 1 FROM received_activities WHERE ap_id = ?3) AS seen"
+             AS banned"
         }
     };
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             sql,
-            [
-                actor_id.into(),
-                group_id.into(),
-                activity.map(str::to_string).into(),
-            ],
+            [actor_id.into(), group_id.into()],
         ))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("standing".into()))?;
     let state: Option<String> = row.try_get("", "state")?;
-    Ok((
-        Standing {
-            membership: state.as_deref().and_then(FollowState::parse),
-            banned: row.try_get("", "banned")?,
-        },
-        row.try_get("", "seen")?,
-    ))
+    Ok(Standing {
+        membership: state.as_deref().and_then(FollowState::parse),
+        banned: row.try_get("", "banned")?,
+    })
 }
 
 pub async fn state(

@@ -365,28 +365,3 @@ pub async fn all_by_author(
         .all(db)
         .await
 }
-
-/// Is a post with this id here already, or was it deleted by its author
-/// before it reached us (a tombstone)? One statement.
-pub async fn here_or_tombstoned(db: &impl ConnectionTrait, ap_id: &str) -> Result<bool, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        sea_orm::DbBackend::Postgres => {
-            "SELECT (EXISTS (SELECT 1 FROM posts WHERE ap_id = $1) \
-             OR EXISTS (SELECT 1 FROM received_activities WHERE ap_id = $1 AND kind = $2)) AS known"
-        }
-        _ => {
-            "SELECT (EXISTS (SELECT 1 FROM posts WHERE ap_id = ?1) \
-             OR EXISTS (SELECT 1 FROM received_activities WHERE ap_id = ?1 AND kind = ?2)) AS known"
-        }
-    };
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_sql_and_values(
-            backend,
-            sql,
-            [ap_id.into(), super::activities::TOMBSTONE.into()],
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("known".into()))?;
-    row.try_get("", "known")
-}

@@ -98,6 +98,17 @@ async fn addressed_to_group(
     Ok(false)
 }
 
+/// Only a member who is not banned posts in a group.
+fn may_post(standing: &db::follows::Standing) -> Result<(), AppError> {
+    if !rules::may_post_in_group(standing.membership) {
+        return Err(AppError::forbidden("only members can post in this group"));
+    }
+    if standing.banned {
+        return Err(crate::service::moderation::banned());
+    }
+    Ok(())
+}
+
 /// Shared by Create and Update: the post speaks for its sender only.
 pub fn verify_authorship(actor: &Url, object: &PostJson) -> Result<(), AppError> {
     if object.attributed_to.inner() != actor {
@@ -129,18 +140,6 @@ impl Activity for Create {
             // Not for a group we host: nothing to do with it here.
             return Ok(());
         }
-        // Handled before (a cheap early exit; the record that counts is
-        // written with the post), asked with the author's standing.
-        let Some(standing) = db::follows::standing_unless_seen(
-            &data.db,
-            ctx.author.row.id,
-            ctx.group.row.id,
-            self.id.as_str(),
-        )
-        .await?
-        else {
-            return Ok(());
-        };
         if !addressed_to_group(&self, &ctx, data).await? {
             tracing::debug!(
                 "a reply in a group thread not addressed to the group or the thread: ignored"
@@ -155,12 +154,6 @@ impl Activity for Create {
             return Err(AppError::forbidden(
                 "this group is public: only public posts are shared in it",
             ));
-        }
-        if !rules::may_post_in_group(standing.membership) {
-            return Err(AppError::forbidden("only members can post in this group"));
-        }
-        if standing.banned {
-            return Err(crate::service::moderation::banned());
         }
         let thread = match ctx.parent.as_ref() {
             Some(p) => db::posts::by_id(&data.db, p.thread_id.unwrap_or(p.id)).await?,
@@ -186,25 +179,31 @@ impl Activity for Create {
                 let (shared, new) = (shared.clone(), new.clone());
                 Box::pin(async move {
                     let (urls, docs, group, create) = &*shared;
-                    let (id, actor) = (create.id.as_str(), create.actor.inner().as_str());
-                    if !db::activities::record(txn, id, "Create", actor).await? {
-                        return Ok(false);
+                    // The author's standing, read with the write (on the
+                    // writer's connection: no statement of its own elsewhere).
+                    let standing = db::follows::standing(txn, new.author_id, group.row.id).await?;
+                    if let Err(refused) = may_post(&standing) {
+                        return Ok(Err(refused));
                     }
-                    if db::posts::here_or_tombstoned(txn, &new.ap_id).await? {
-                        // Already here, or deleted by its author before it arrived.
-                        return Ok(false);
+                    let (id, actor) = (create.id.as_str(), create.actor.inner().as_str());
+                    if !db::activities::record_new_post(txn, id, "Create", actor, &new.ap_id)
+                        .await?
+                    {
+                        // A repeat, or the post is here already, or its
+                        // author deleted it before it arrived.
+                        return Ok(Ok(false));
                     }
                     let row = db::posts::insert(txn, new).await?;
                     if held {
                         db::moderation::set_held(txn, row.id, Some(chrono::Utc::now())).await?;
                         tracing::debug!("post received and held for review");
-                        return Ok(false);
+                        return Ok(Ok(false));
                     }
                     outbox::announce_to_kept_members(txn, urls, docs, group, create).await?;
-                    Ok::<_, AppError>(true)
+                    Ok::<_, AppError>(Ok(true))
                 })
             })
-            .await?;
+            .await??;
         if !announced {
             return Ok(());
         }
