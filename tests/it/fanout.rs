@@ -16,7 +16,7 @@ use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use serde_json::json;
 
-use crate::helpers::{Sink, TestInstance, backends, eventually};
+use crate::helpers::{Backend, Sink, TestInstance, backends, eventually};
 
 fn announce(a: &TestInstance, name: &str) -> (String, String) {
     let id = format!("{}/activities/fanout/{name}", a.base);
@@ -406,6 +406,36 @@ async fn a_fanouts_inbox_behind_an_open_breaker_waits_in_a_row() {
     }
 }
 
+/// One worker with batches of two, and an activity for twelve inboxes on one
+/// gated sink: two requests in flight (the batch) and waiting at the sink,
+/// eight inboxes held by the worker, two handed out as rows.
+async fn held_fanout(
+    backend: Backend,
+    name: &str,
+) -> (TestInstance, Sink, std::sync::Arc<tokio::sync::Semaphore>) {
+    let a = TestInstance::spawn_with(backend, |s| {
+        s.delivery.workers = 1;
+        s.delivery.batch_size = 2;
+        s.delivery.per_host = 2;
+    })
+    .await;
+    let (sink, gate) = Sink::start_gated().await;
+    let actor = instance_actor(&a).await;
+    let (id, body) = announce(&a, name);
+    let inboxes: Vec<String> = (0..12).map(|i| format!("{}?n={i}", sink.inbox())).collect();
+    let txn = db::write_txn(a.db()).await.expect("txn");
+    db::deliveries::enqueue(&txn, &id, actor.id, &body, &inboxes)
+        .await
+        .expect("enqueue");
+    txn.commit().await.expect("commit");
+    a.app().state.wake_delivery();
+    eventually("two requests reach the sink and wait", || async {
+        (sink.ids().len() == 2).then_some(())
+    })
+    .await;
+    (a, sink, gate)
+}
+
 /// A post deleted while a worker holds its fan-out: what is in flight
 /// arrives, what the worker held but had not sent is cancelled (the
 /// fan-out was halted under it), and so are the inboxes it had handed out as
@@ -413,28 +443,8 @@ async fn a_fanouts_inbox_behind_an_open_breaker_waits_in_a_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_deleted_while_its_fanout_is_held_is_not_sent_on() {
     for backend in backends() {
-        let a = TestInstance::spawn_with(backend, |s| {
-            s.delivery.workers = 1;
-            s.delivery.batch_size = 2;
-            s.delivery.per_host = 2;
-        })
-        .await;
-        let (sink, gate) = Sink::start_gated().await;
-        let actor = instance_actor(&a).await;
-        let (id, body) = announce(&a, "held");
+        let (a, sink, gate) = held_fanout(backend, "held").await;
         let object = format!("{}/posts/held", a.base);
-        // One host: two in flight (the batch), eight held, two handed out.
-        let inboxes: Vec<String> = (0..12).map(|i| format!("{}?n={i}", sink.inbox())).collect();
-        let txn = db::write_txn(a.db()).await.expect("txn");
-        db::deliveries::enqueue(&txn, &id, actor.id, &body, &inboxes)
-            .await
-            .expect("enqueue");
-        txn.commit().await.expect("commit");
-        a.app().state.wake_delivery();
-        eventually("two requests reach the sink and wait", || async {
-            (sink.ids().len() == 2).then_some(())
-        })
-        .await;
 
         let txn = db::write_txn(a.db()).await.expect("txn");
         db::deliveries::cancel_pending_carrying(&txn, &object)
@@ -472,27 +482,7 @@ async fn a_post_deleted_while_its_fanout_is_held_is_not_sent_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_blocked_while_its_fanout_is_held_gets_nothing_more() {
     for backend in backends() {
-        let a = TestInstance::spawn_with(backend, |s| {
-            s.delivery.workers = 1;
-            s.delivery.batch_size = 2;
-            s.delivery.per_host = 2;
-        })
-        .await;
-        let (sink, gate) = Sink::start_gated().await;
-        let actor = instance_actor(&a).await;
-        let (id, body) = announce(&a, "blocked");
-        // One host: two in flight (the batch), eight held, two handed out.
-        let inboxes: Vec<String> = (0..12).map(|i| format!("{}?n={i}", sink.inbox())).collect();
-        let txn = db::write_txn(a.db()).await.expect("txn");
-        db::deliveries::enqueue(&txn, &id, actor.id, &body, &inboxes)
-            .await
-            .expect("enqueue");
-        txn.commit().await.expect("commit");
-        a.app().state.wake_delivery();
-        eventually("two requests reach the sink and wait", || async {
-            (sink.ids().len() == 2).then_some(())
-        })
-        .await;
+        let (a, sink, gate) = held_fanout(backend, "blocked").await;
 
         let host = sink.base.trim_start_matches("http://").to_string();
         fed::add(&a.app().state, Who::Cli, List::Block, &host, None)
