@@ -436,6 +436,25 @@ async fn held_fanout(
     (a, sink, gate)
 }
 
+/// Let the two held requests through and wait until the fan-out's cursor
+/// is at its end; the worker keeps polling a while longer: only those two
+/// ever reached the sink.
+async fn finish_held_fanout(
+    a: &TestInstance,
+    sink: &Sink,
+    gate: &tokio::sync::Semaphore,
+    backend: Backend,
+) {
+    gate.add_permits(100);
+    eventually("the fan-out is finished", || async {
+        let f = fanouts(a).await;
+        (f[0].next == f[0].targets).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sink.ids().len(), 2, "{backend:?}: only what was in flight");
+}
+
 /// A post deleted while a worker holds its fan-out: what is in flight
 /// arrives, what the worker held but had not sent is cancelled (the
 /// fan-out was halted under it), and so are the inboxes it had handed out as
@@ -458,15 +477,7 @@ async fn a_post_deleted_while_its_fanout_is_held_is_not_sent_on() {
             "{backend:?}: and left to its worker"
         );
 
-        gate.add_permits(100);
-        eventually("the halted fan-out is finished", || async {
-            let f = fanouts(&a).await;
-            (f[0].next == f[0].targets).then_some(())
-        })
-        .await;
-        // The worker keeps polling: nothing more goes out.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        assert_eq!(sink.ids().len(), 2, "{backend:?}: only what was in flight");
+        finish_held_fanout(&a, &sink, &gate, backend).await;
         let rows = crate::helpers::deliveries(a.db()).await;
         let count = |status: &str| rows.iter().filter(|d| d.status == status).count();
         assert_eq!(count("delivered"), 2, "{backend:?}");
@@ -488,14 +499,7 @@ async fn an_instance_blocked_while_its_fanout_is_held_gets_nothing_more() {
         fed::add(&a.app().state, Who::Cli, List::Block, &host, None)
             .await
             .expect("block");
-        gate.add_permits(100);
-        eventually("the fan-out is finished", || async {
-            let f = fanouts(&a).await;
-            (f[0].next == f[0].targets).then_some(())
-        })
-        .await;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        assert_eq!(sink.ids().len(), 2, "{backend:?}: only what was in flight");
+        finish_held_fanout(&a, &sink, &gate, backend).await;
         let rows = crate::helpers::deliveries(a.db()).await;
         let states: Vec<(&str, Option<&str>)> = rows
             .iter()
