@@ -103,7 +103,7 @@ impl AppState {
         let inbox_limits = Arc::new(federation::inbox::limiter(&settings.federation));
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let writes = db::group_commit::Committer::new(
-            db.clone(),
+            db::connect_writer(&settings.database, &db).await?,
             metrics.group_commits.clone(),
             metrics.group_writes.clone(),
         );

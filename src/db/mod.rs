@@ -41,9 +41,30 @@ const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 /// Opens the pool. SQLite gets WAL, a busy timeout and foreign keys, so readers
 /// never wait for the writer and writers queue instead of failing.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(options(settings, settings.max_connections)).await
+}
+
+/// The connection the group committer writes on (see `group_commit`): on
+/// SQLite one of its own, outside the pool. A connection's page cache is
+/// dropped whenever another connection has written since its last
+/// transaction; a pooled one handed to the committer in turn had almost
+/// always been passed over by someone else's commit, and read each page it
+/// touched again from the WAL. Kept for the committer alone, it keeps its
+/// cache while it is the only writer. On PostgreSQL, the pool itself.
+pub async fn connect_writer(
+    settings: &DatabaseSettings,
+    pool: &DatabaseConnection,
+) -> Result<DatabaseConnection, DbErr> {
+    if pool.get_database_backend() != DbBackend::Sqlite {
+        return Ok(pool.clone());
+    }
+    Database::connect(options(settings, 1)).await
+}
+
+fn options(settings: &DatabaseSettings, max_connections: u32) -> ConnectOptions {
     let mut opts = ConnectOptions::new(settings.url.clone());
     let wait = Duration::from_secs(settings.acquire_timeout_secs);
-    opts.max_connections(settings.max_connections)
+    opts.max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(wait)
         .connect_timeout(wait)
@@ -58,9 +79,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(wait)
                 .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string())
-                // Statement journals and the savepoints' sub-journal (see
-                // `group_commit`) in memory: on disk, each received post's
-                // savepoint copied its pages to a temporary file.
+                // Statement journals in memory, not in temporary files.
                 .pragma("temp_store", "memory")
                 .foreign_keys(true)
                 .create_if_missing(true)
@@ -68,7 +87,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .map_sqlx_sqlite_pool_opts(|p| {
             p.after_connect(|conn, _| Box::pin(async move { stable_plans(conn).await }))
         });
-    Database::connect(opts).await
+    opts
 }
 
 /// Turn on SQLite's query-planner stability guarantee for this connection.
