@@ -181,6 +181,7 @@ async fn writer(db: DatabaseConnection, mut queue: mpsc::Receiver<Box<dyn Write>
         let mut batch: Vec<Box<dyn Write>> = Vec::new();
         let mut next = Some(first);
         let mut ran = Ran::Clean;
+        let mut yielded = false;
         while let Some(mut job) = next.take() {
             match run(&mut job, &txn).await {
                 Some(true) => batch.push(job),
@@ -195,6 +196,13 @@ async fn writer(db: DatabaseConnection, mut queue: mpsc::Receiver<Box<dyn Write>
             }
             if batch.len() < MAX_BATCH {
                 next = queue.try_recv().ok();
+                if next.is_none() && !yielded {
+                    // Let the tasks ready to run hand their writes over
+                    // before this transaction commits.
+                    yielded = true;
+                    tokio::task::yield_now().await;
+                    next = queue.try_recv().ok();
+                }
             }
         }
         match ran {
