@@ -41,7 +41,7 @@ const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 /// Opens the pool. SQLite gets WAL, a busy timeout and foreign keys, so readers
 /// never wait for the writer and writers queue instead of failing.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
-    Database::connect(options(settings, settings.max_connections)).await
+    Database::connect(options(settings, settings.max_connections, 1)).await
 }
 
 /// The connection the group committer writes on (see `group_commit`): on
@@ -50,7 +50,9 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
 /// transaction; a pooled one handed to the committer in turn had almost
 /// always been passed over by someone else's commit, and read each page it
 /// touched again from the WAL. Kept for the committer alone, it keeps its
-/// cache while it is the only writer. On PostgreSQL, the pool itself.
+/// cache while it is the only writer. Opened at the first such write (an
+/// idle server holds no more than before: each connection costs a few MiB
+/// once it has read the schema). On PostgreSQL, the pool itself.
 pub async fn connect_writer(
     settings: &DatabaseSettings,
     pool: &DatabaseConnection,
@@ -58,14 +60,18 @@ pub async fn connect_writer(
     if pool.get_database_backend() != DbBackend::Sqlite {
         return Ok(pool.clone());
     }
-    Database::connect(options(settings, 1)).await
+    Database::connect(options(settings, 1, 0).connect_lazy(true).to_owned()).await
 }
 
-fn options(settings: &DatabaseSettings, max_connections: u32) -> ConnectOptions {
+fn options(
+    settings: &DatabaseSettings,
+    max_connections: u32,
+    min_connections: u32,
+) -> ConnectOptions {
     let mut opts = ConnectOptions::new(settings.url.clone());
     let wait = Duration::from_secs(settings.acquire_timeout_secs);
     opts.max_connections(max_connections)
-        .min_connections(1)
+        .min_connections(min_connections)
         .acquire_timeout(wait)
         .connect_timeout(wait)
         .sqlx_logging(false)
