@@ -142,9 +142,13 @@ async fn final_refusals_are_not_retried_but_server_errors_are() {
     .await;
     let rows = eventually("outcomes recorded", || async {
         let rows = db::deliveries::list(a.db(), None, 10).await.ok()?;
-        rows.iter()
-            .all(|r| r.locked_until.is_none() && r.attempts > 0)
-            .then_some(rows)
+        // Every inbox's row written (answers are recorded in batches) and
+        // none of them held any more.
+        (inboxes.iter().all(|i| rows.iter().any(|r| &r.inbox == i))
+            && rows
+                .iter()
+                .all(|r| r.locked_until.is_none() && r.attempts > 0))
+        .then_some(rows)
     })
     .await;
     let by_inbox = |i: &str| rows.iter().find(|r| r.inbox == i).cloned().expect("row");
