@@ -50,9 +50,9 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
 /// transaction; a pooled one handed to the committer in turn had almost
 /// always been passed over by someone else's commit, and read each page it
 /// touched again from the WAL. Kept for the committer alone, it keeps its
-/// cache while it is the only writer. Opened at the first such write (an
-/// idle server holds no more than before: each connection costs a few MiB
-/// once it has read the schema). On PostgreSQL, the pool itself.
+/// cache while it is the only writer. Opened at the first such write, so
+/// an idle server holds no more connections than before. On PostgreSQL,
+/// the pool itself.
 pub async fn connect_writer(
     settings: &DatabaseSettings,
     pool: &DatabaseConnection,
