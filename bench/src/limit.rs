@@ -20,6 +20,9 @@ use crate::error::Result;
 pub struct Limit {
     pub verify_per_sec: f64,
     pub sign_per_sec: f64,
+    /// The same verify with ring (not what receives; for comparison only:
+    /// see PERFORMANCE.md, "verifying with ring").
+    pub ring_verify_per_sec: f64,
 }
 
 /// Time each operation for about `secs` seconds (on the calling thread).
@@ -49,9 +52,20 @@ pub fn measure(secs: f64) -> Result<Limit> {
     if verifier.verify(text, &sig).is_err() {
         return crate::error::fail("RSA self-check failed: a fresh signature does not verify");
     }
+    let public = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        pair.public().as_ref().to_vec(),
+    );
+    if public.verify(text, &out).is_err() {
+        return crate::error::fail("ring cannot verify its own signature");
+    }
+    let ring_verify_per_sec = rate(budget, || {
+        let _ = public.verify(text, &out).is_ok();
+    });
     Ok(Limit {
         verify_per_sec,
         sign_per_sec,
+        ring_verify_per_sec,
     })
 }
 

@@ -231,6 +231,15 @@ async fn bench(
         rows: vec![
             Row::info("verify /s", limit.verify_per_sec, "/s"),
             Row::info("sign /s", limit.sign_per_sec, "/s"),
+            Row::info(
+                "verify /s with ring (comparison only)",
+                limit.ring_verify_per_sec,
+                "/s",
+            )
+            .ratio(
+                limit.ring_verify_per_sec / limit.verify_per_sec,
+                "× rsa's verify",
+            ),
         ],
         notes: vec![],
     };
@@ -315,7 +324,7 @@ async fn bench(
             "unix_time": std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
-            "limit": {"verify_per_sec": limit.verify_per_sec, "sign_per_sec": limit.sign_per_sec},
+            "limit": {"verify_per_sec": limit.verify_per_sec, "sign_per_sec": limit.sign_per_sec, "ring_verify_per_sec": limit.ring_verify_per_sec},
             "sections": sections.iter().map(report::to_json).collect::<Vec<_>>(),
         });
         std::fs::write(path, serde_json::to_string_pretty(&out).unwrap_or_default())?;
