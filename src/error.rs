@@ -14,6 +14,10 @@ pub enum AppError {
     BadRequest(String),
     #[error("authentication required")]
     Unauthorized,
+    /// A federation request whose signature (or what it binds) fails: 401
+    /// with the reason, so the sender's admin can tell what to fix.
+    #[error("{0}")]
+    Unverified(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0} not found")]
@@ -48,7 +52,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized | AppError::Unverified(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
@@ -65,7 +69,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest(_) => "bad_request",
-            AppError::Unauthorized => "unauthorized",
+            AppError::Unauthorized | AppError::Unverified(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",

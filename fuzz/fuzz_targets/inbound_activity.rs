@@ -1,15 +1,15 @@
 //! Incoming activity parsing and verification, as the inbox does it before
 //! any I/O: the signature header's parsing and required coverage, the Date
-//! check, the activity's dispatch type, and a Create's post turned into
+//! check, the Digest check, the activity's dispatch type, and a Create's post turned into
 //! sanitised HTML and tags. No input may panic, hang or grow without bound.
 #![no_main]
 
 use axum::http::{HeaderMap, HeaderValue};
 use kindred::federation::{
     activities::InboxActivity,
-    inbox::{check_date, check_signed_headers},
+    inbox::{check_date, check_digest, check_signed_headers},
     objects::post::{PostJson, body_from_json},
-    signing::{SignatureHeader, verify_get},
+    signing::{SignatureHeader, verify},
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -29,15 +29,17 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(v) = HeaderValue::from_bytes(date) {
         headers.insert("date", v.clone());
-        headers.insert("host", v);
+        headers.insert("host", v.clone());
+        headers.insert("digest", v);
     }
-    let _ = check_signed_headers(&headers);
     let _ = check_date(&headers, chrono::Utc::now(), 300);
+    let _ = check_digest(&headers, body);
     if let Some(parsed) = std::str::from_utf8(sig)
         .ok()
         .and_then(SignatureHeader::parse)
     {
-        let _ = verify_get(&parsed, &headers, "GET", "/groups/g", KEY);
+        let _ = check_signed_headers(&parsed);
+        let _ = verify(&parsed, &headers, "POST", "/inbox", KEY, chrono::Utc::now());
     }
 
     if let Ok(activity) = serde_json::from_slice::<InboxActivity>(body) {

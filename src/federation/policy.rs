@@ -512,7 +512,14 @@ async fn verify_fetch(
         .dereference(data)
         .await
         .map_err(|_| "the signer's actor cannot be read")?;
-    super::signing::verify_get(sig, headers, method, path, &signer.row.public_key)?;
+    super::signing::verify(
+        sig,
+        headers,
+        method,
+        path,
+        &signer.row.public_key,
+        data.clock.now(),
+    )?;
     Ok(signer.row.id)
 }
 

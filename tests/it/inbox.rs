@@ -49,8 +49,12 @@ async fn run(backend: Backend) {
         .await
         .expect("send");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let answer: serde_json::Value = res.json().await.unwrap_or_default();
+    assert_eq!(answer["message"], "the request is not signed");
     let res = a.http.post(&inbox).json(&body).send().await.expect("send");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let answer: serde_json::Value = res.json().await.unwrap_or_default();
+    assert_eq!(answer["message"], "the Date header is missing");
     let future = httpdate::fmt_http_date(
         std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
     );

@@ -287,8 +287,36 @@ impl Remote {
         self.post_bytes(url, actor, bytes, how).await
     }
 
+    /// `post`, with the answer's status and its JSON `message` (empty when
+    /// none): what a sender's admin reads to learn why.
+    pub async fn post_answer(
+        &self,
+        url: &str,
+        actor: &str,
+        body: &Value,
+        how: Sign<'_>,
+    ) -> (u16, String) {
+        let bytes = serde_json::to_vec(body).expect("json");
+        let res = self.send_signed(url, actor, bytes, how).await;
+        let status = res.status().as_u16();
+        let answer: Value = res.json().await.unwrap_or_default();
+        let message = answer["message"].as_str().unwrap_or_default().to_string();
+        (status, message)
+    }
+
     /// POST these exact bytes, signed (digest included) as `actor`.
     pub async fn post_bytes(&self, url: &str, actor: &str, bytes: Vec<u8>, how: Sign<'_>) -> u16 {
+        let res = self.send_signed(url, actor, bytes, how).await;
+        res.status().as_u16()
+    }
+
+    async fn send_signed(
+        &self,
+        url: &str,
+        actor: &str,
+        bytes: Vec<u8>,
+        how: Sign<'_>,
+    ) -> reqwest::Response {
         let url_p = reqwest::Url::parse(url).expect("url");
         let host = match url_p.port() {
             Some(p) => format!("{}:{p}", url_p.host_str().unwrap_or_default()),
@@ -335,6 +363,6 @@ impl Remote {
             req = req.header("digest", &digest);
         }
         let sent = how.send_body.unwrap_or(bytes);
-        req.body(sent).send().await.expect("post").status().as_u16()
+        req.body(sent).send().await.expect("post")
     }
 }
