@@ -4,6 +4,7 @@
 //! its CLI for setup; its memory and CPU read from /proc.
 
 use std::{
+    collections::BTreeMap,
     path::PathBuf,
     process::Stdio,
     time::{Duration, Instant},
@@ -41,8 +42,21 @@ pub struct Launch {
     pub pg_url: String,
     /// Run the server under `taskset -c 0`.
     pub pin: bool,
-    /// Extra `KINDRED_*` settings.
+    /// Extra `KINDRED_*` settings (applied after the ones every server gets,
+    /// so they override them).
     pub env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// The same launch with more `KINDRED_*` settings, for one section's
+    /// servers (e.g. `KINDRED_FEDERATION__INBOX_PER_SEC`); the others keep
+    /// Kindred's defaults.
+    pub fn with_env(&self, extra: &[(&str, String)]) -> Launch {
+        let mut l = self.clone();
+        l.env
+            .extend(extra.iter().map(|(k, v)| ((*k).to_string(), v.clone())));
+        l
+    }
 }
 
 pub struct Server {
@@ -346,6 +360,12 @@ impl Server {
         cpu_of(self.pid)
     }
 
+    /// CPU time used so far (user + system) by each of the server's threads
+    /// whose name starts with `prefix`, by thread id.
+    pub fn thread_cpu(&self, prefix: &str) -> BTreeMap<u32, Duration> {
+        threads_cpu_of(self.pid, prefix)
+    }
+
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
@@ -363,7 +383,46 @@ impl Server {
 /// CPU time (user + system) of process `pid`, from /proc/PID/stat.
 pub fn cpu_of(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which ends with ')'.
+    stat_cpu(&stat)
+}
+
+/// CPU time (user + system) of each thread of process `pid` whose name
+/// (its comm) starts with `prefix`, by thread id, from
+/// /proc/PID/task/TID/stat. Threads that end while being read are left out.
+pub fn threads_cpu_of(pid: u32, prefix: &str) -> BTreeMap<u32, Duration> {
+    let mut out = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // The name (what /proc/PID/task/TID/comm holds) is between the
+        // first '(' and the last ')' of the same line: one read, so the
+        // name and the times are of the same thread.
+        let name = stat
+            .split_once('(')
+            .and_then(|(_, r)| r.rsplit_once(')'))
+            .map_or("", |(n, _)| n);
+        if name.starts_with(prefix) {
+            out.insert(tid, stat_cpu(&stat));
+        }
+    }
+    out
+}
+
+/// utime + stime of a /proc/…/stat line.
+fn stat_cpu(stat: &str) -> Duration {
+    // Fields after the command name, which is in parentheses and may itself
+    // hold spaces or ')': split after the last ')'.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let f: Vec<u64> = rest
         .split_whitespace()
@@ -408,4 +467,41 @@ pub async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
     })
     .await;
     done.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_threads_cpu_is_read_and_others_are_not() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::Builder::new()
+            .name("bench-t (x) 0".into())
+            .spawn(move || {
+                // Spin until the kernel has counted some CPU time for this
+                // thread (a tick), however busy the machine is.
+                let mut x = 0u64;
+                while stat_cpu(
+                    &std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default(),
+                )
+                .is_zero()
+                {
+                    for _ in 0..100_000 {
+                        x = std::hint::black_box(x.wrapping_add(1));
+                    }
+                }
+                let _ = ready_tx.send(());
+                let _ = rx.recv();
+            })
+            .expect("spawn");
+        ready_rx.recv().expect("ready");
+        let found = threads_cpu_of(std::process::id(), "bench-t (x)");
+        let _ = tx.send(());
+        t.join().expect("join");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found.values().all(|d| !d.is_zero()), "{found:?}");
+        assert!(threads_cpu_of(std::process::id(), "no-such-thread").is_empty());
+    }
 }
