@@ -21,20 +21,61 @@ use crate::{
 
 /// Start `workers` delivery loops. Each keeps up to `batch_size` deliveries
 /// in flight and claims more as soon as one finishes, so a slow inbox holds
-/// only its own slot. They stop taking new rows when `shutdown` turns true,
-/// and return once their in-flight deliveries are done.
+/// only its own slot. They stop taking new rows when `shutdown` turns true
+/// (or the App is dropped), and return once their in-flight deliveries are
+/// done: the handle returned ends then.
+///
+/// They run on a runtime of their own, on one thread at a lower OS priority
+/// (nice 10, like the signing threads): a fan-out's thousand requests are
+/// then never queued in front of a page or API request on the request
+/// runtime's threads, and the OS gives those threads the CPU first. If that
+/// thread cannot be started, they run on the calling runtime.
 pub fn spawn_workers(
     config: FederationConfig<AppState>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let n = config.settings.delivery.workers.max(1);
-    (0..n)
-        .map(|i| {
-            let config = config.clone();
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move { worker_loop(i, config, shutdown).await })
-        })
-        .collect()
+    let run_all = move |config: FederationConfig<AppState>, shutdown: watch::Receiver<bool>| async move {
+        let loops: Vec<_> = (0..n)
+            .map(|i| tokio::spawn(worker_loop(i, config.clone(), shutdown.clone())))
+            .collect();
+        for l in loops {
+            if let Err(e) = l.await {
+                tracing::error!(error = %e, "a delivery worker failed");
+            }
+        }
+    };
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let (c, s) = (config.clone(), shutdown.clone());
+    let started = std::thread::Builder::new()
+        .name("kindred-send".into())
+        .spawn(move || {
+            super::signing::lower_priority();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name("kindred-send-bg")
+                .on_thread_start(super::signing::lower_priority)
+                .build();
+            match rt {
+                Ok(rt) => {
+                    rt.block_on(run_all(c, s));
+                    // Nothing of ours is left on it; don't wait for stray
+                    // blocking tasks.
+                    rt.shutdown_background();
+                }
+                Err(e) => tracing::error!(error = %e, "cannot build the delivery runtime"),
+            }
+            let _ = done_tx.send(());
+        });
+    match started {
+        Ok(_) => vec![tokio::spawn(async move {
+            let _ = done_rx.await;
+        })],
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the delivery thread: delivering on the request runtime");
+            vec![tokio::spawn(run_all(config, shutdown))]
+        }
+    }
 }
 
 /// Deliveries in flight per remote host, in this process. A host that has

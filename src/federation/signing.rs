@@ -192,7 +192,7 @@ impl Signer {
 /// Nice 10 for the calling thread: under load the scheduler runs request
 /// threads first and signing takes what is left; alone it takes a whole core.
 #[cfg(target_os = "linux")]
-fn lower_priority() {
+pub(crate) fn lower_priority() {
     // SAFETY: setpriority only reads its integer arguments. On Linux the nice
     // value is per thread, and PRIO_PROCESS with 0 names the calling thread.
     let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
@@ -202,7 +202,7 @@ fn lower_priority() {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority() {}
+pub(crate) fn lower_priority() {}
 
 /// Client middleware: every GET is signed by the instance actor.
 pub struct SignGets {

@@ -805,3 +805,60 @@ async fn a_batch_of_answers_closes_only_the_failing_instances_breakers() {
         assert!(again.is_empty(), "{backend:?}: {again:?}");
     }
 }
+
+/// The threads of this process named `name`: (thread id, nice value). Other
+/// tests run beside this one, so more than one App's may be listed.
+#[cfg(target_os = "linux")]
+fn threads_named(name: &str) -> Vec<(String, i64)> {
+    let mut found = vec![];
+    for task in std::fs::read_dir("/proc/self/task")
+        .expect("tasks")
+        .flatten()
+    {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // `tid (comm) state …`: the name is inside the parentheses, the
+        // fields after the last ')'; nice is the 19th field of the line.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.split_once('(').map_or("", |(_, c)| c);
+        let nice = rest
+            .split_whitespace()
+            .nth(16)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if comm == name {
+            found.push((task.file_name().to_string_lossy().into_owned(), nice));
+        }
+    }
+    found
+}
+
+/// Deliveries run on their own low-priority thread, so a fan-out's requests
+/// never queue in front of page and API requests, and the OS runs those
+/// first; they still go out from there.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_run_on_a_low_priority_thread_of_their_own() {
+    let before = threads_named("kindred-send");
+    let mut a = TestInstance::spawn(Backend::Sqlite).await;
+    let ours = eventually("the delivery thread started", || async {
+        let now = threads_named("kindred-send");
+        let new: Vec<_> = now.into_iter().filter(|t| !before.contains(t)).collect();
+        (!new.is_empty()).then_some(new)
+    })
+    .await;
+    assert!(
+        ours.iter().all(|(_, nice)| *nice == 10),
+        "the delivery thread runs at nice 10: {ours:?}"
+    );
+    let sink = Sink::start(StatusCode::ACCEPTED).await;
+    let ids = enqueue(&a, 2, &[sink.inbox()]).await;
+    a.app().state.wake_delivery();
+    eventually("delivered from the delivery thread", || async {
+        (sink.ids().len() >= ids.len()).then_some(())
+    })
+    .await;
+    // Stopping waits for the delivery thread's workers to finish.
+    a.app.take().expect("app").stop().await;
+}
