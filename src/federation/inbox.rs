@@ -111,10 +111,11 @@ async fn receive_inbox(data: &FedData, req: Request) -> Result<StatusCode, AppEr
             .map_err(|why| AppError::Unverified(why.into()))?;
     }
     tracing::debug!(id = %activity.id(), "receiving activity");
+    let sender = super::objects::authority(activity.actor());
     activity.verify(data).await?;
     activity.receive(data).await?;
     // Verified: the sender's instance is up (closes its delivery breaker).
-    if let Err(e) = super::delivery::instance_is_up(data, &key_host).await {
+    if let Err(e) = super::delivery::instance_is_up(data, &sender).await {
         tracing::warn!(error = %e, "cannot record the instance's contact");
     }
     Ok(StatusCode::ACCEPTED)
