@@ -58,14 +58,21 @@ pub fn spawn_workers(
                 .build();
             match rt {
                 Ok(rt) => {
-                    rt.block_on(run_all(c, s));
-                    // Nothing of ours is left on it; don't wait for stray
-                    // blocking tasks.
+                    rt.block_on(run_all(c, s.clone()));
+                    let _ = done_tx.send(());
+                    // Requests still being answered may use sockets opened on
+                    // this runtime (connections the shared database pool made
+                    // for its tasks): keep driving them until the App is gone.
+                    let mut s = s;
+                    rt.block_on(async move { while s.changed().await.is_ok() {} });
+                    // Don't wait for stray blocking tasks.
                     rt.shutdown_background();
                 }
-                Err(e) => tracing::error!(error = %e, "cannot build the delivery runtime"),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot build the delivery runtime");
+                    let _ = done_tx.send(());
+                }
             }
-            let _ = done_tx.send(());
         });
     match started {
         Ok(_) => vec![tokio::spawn(async move {
