@@ -177,8 +177,6 @@ async fn refetch_signer(data: &FedData, actor: &DbActor) -> Option<String> {
 /// The body's `Digest` (RFC 3230): a SHA-256 value that matches the body.
 /// Other algorithms listed beside it are ignored; the name is read in any case.
 pub fn check_digest(headers: &HeaderMap, body: &[u8]) -> Result<(), AppError> {
-    use base64::Engine;
-    use sha2::Digest;
     let raw = headers
         .get("digest")
         .and_then(|v| v.to_str().ok())
@@ -189,7 +187,8 @@ pub fn check_digest(headers: &HeaderMap, body: &[u8]) -> Result<(), AppError> {
             .eq_ignore_ascii_case("sha-256")
             .then_some(value.trim())
     });
-    let want = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body));
+    let ours = super::signing::digest(body);
+    let want = ours.strip_prefix("SHA-256=").unwrap_or(&ours);
     let first = sha256
         .next()
         .ok_or_else(|| AppError::Unverified("the Digest header has no SHA-256 value".into()))?;
