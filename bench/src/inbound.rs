@@ -126,8 +126,10 @@ async fn measure(
     // Signers: two threads filling a queue of signed Creates.
     // The tool signs on one core (about 1,750 a second with ring), less than
     // the server takes: most of a full run's requests are signed before the
-    // clock starts (about 1.2 kB each; 150,000 ≈ 180 MB).
-    let cap = if ctx.smoke { 4_000 } else { 150_000 };
+    // clock starts (about 1.2 kB each; 250,000 ≈ 300 MB), on both cores
+    // while the server idles, then on the tool's core alone.
+    let cap = if ctx.smoke { 4_000 } else { 250_000 };
+    let started = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel::<Job>(cap);
     let group = server.group_id("inbound");
     let host = format!("localhost:{}", server.port);
@@ -147,15 +149,21 @@ async fn measure(
     );
     let mut signers = Vec::new();
     for _ in 0..2 {
-        let (tx, seq, targets, group, host) = (
+        let (tx, seq, targets, group, host, started) = (
             tx.clone(),
             seq.clone(),
             targets.clone(),
             group.clone(),
             host.clone(),
+            started.clone(),
         );
+        let widen = ctx.launch.pin;
         signers.push(tokio::task::spawn_blocking(move || {
+            let mut widened = widen && crate::pin_thread("0,1");
             loop {
+                if widened && started.load(Ordering::Relaxed) {
+                    widened = !crate::pin_thread("1");
+                }
                 let n = seq.fetch_add(1, Ordering::Relaxed);
                 let (base, actor, key, key_id) = &targets[(n as usize) % targets.len()];
                 let body = Bytes::from(create(base, actor, &group, n).to_string());
@@ -163,6 +171,10 @@ async fn measure(
                 if tx.blocking_send(Job { body, signed }).is_err() {
                     break;
                 }
+            }
+            // The blocking pool may reuse this thread.
+            if widened {
+                crate::pin_thread("1");
             }
         }));
     }
@@ -173,6 +185,7 @@ async fn measure(
     }
     let prefilled = seq.load(Ordering::Relaxed).min(cap as u64);
 
+    started.store(true, Ordering::Relaxed);
     let rx = Arc::new(Mutex::new(rx));
     let stop = Arc::new(AtomicBool::new(false));
     let sign0 = server.thread_cpu(SIGN_THREADS);

@@ -45,8 +45,15 @@ struct Args {
     #[arg(long, default_value = "both")]
     db: String,
     /// An existing PostgreSQL database to connect to as an admin: a fresh
-    /// database is created beside it for each section and dropped after.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    /// database is created beside it for each section and dropped after
+    /// (options after `?` are kept). Without TLS by default, as the
+    /// shipped docker-compose.yml connects (postgres:16 has TLS off; sqlx
+    /// would otherwise encrypt each statement on loopback when the server
+    /// offers TLS, as Debian's does).
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+    )]
     pg_url: String,
     /// The kindred binary; by default `cargo build --release --bin kindred`
     /// is run and target/release/kindred used.
@@ -142,6 +149,24 @@ fn pin_self() -> bool {
     }
     std::process::Command::new("taskset")
         .args(["-a", "-p", "-c", "1", &std::process::id().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Move the calling thread onto `cores` (a `taskset` list such as "0,1"):
+/// the inbound section's signers use the server's idle core too while they
+/// sign ahead, and go back to core 1 when the clock starts.
+pub fn pin_thread(cores: &str) -> bool {
+    let Ok(link) = std::fs::read_link("/proc/thread-self") else {
+        return false;
+    };
+    let Some(tid) = link.file_name().and_then(|t| t.to_str()) else {
+        return false;
+    };
+    std::process::Command::new("taskset")
+        .args(["-p", "-c", cores, tid])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()

@@ -113,8 +113,14 @@ impl Server {
                 psql(&launch.pg_url, &format!("DROP DATABASE IF EXISTS {name}")).await?;
                 psql(&launch.pg_url, &format!("CREATE DATABASE {name}")).await?;
                 pg = Some((launch.pg_url.clone(), name.clone()));
-                match launch.pg_url.rsplit_once('/') {
-                    Some((head, _)) => format!("{head}/{name}"),
+                // Options after the database name (`?sslmode=disable`)
+                // are kept for the new database.
+                let (base, query) = match launch.pg_url.split_once('?') {
+                    Some((base, query)) => (base, format!("?{query}")),
+                    None => (launch.pg_url.as_str(), String::new()),
+                };
+                match base.rsplit_once('/') {
+                    Some((head, _)) => format!("{head}/{name}{query}"),
                     None => return fail("--pg-url needs a database name"),
                 }
             }
