@@ -85,7 +85,7 @@ pub struct AppState {
     pub group_docs: Arc<federation::docs::GroupDocs>,
     /// Remote actors' rows kept across requests (see `federation::memo`).
     pub remote_actors: Arc<federation::memo::Remote>,
-    /// Writes committed together on SQLite (see `db::group_commit`).
+    /// Received posts' writes, committed together (see `db::group_commit`).
     pub writes: Arc<db::group_commit::Committer>,
 }
 

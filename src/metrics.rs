@@ -56,7 +56,7 @@ pub struct Metrics {
     inbox: Family<InboxLabels, Counter>,
     latency: LatencyFamily,
     queue: Family<QueueLabels, Gauge>,
-    /// Transactions the SQLite group committer ran, and the writes in them.
+    /// Transactions the group committer ran, and the writes in them.
     pub group_commits: Counter,
     pub group_writes: Counter,
 }
@@ -97,12 +97,12 @@ impl Default for Metrics {
         let group_writes = Counter::default();
         registry.register(
             "db_group_commits",
-            "Transactions committed by the SQLite group committer (see db::group_commit)",
+            "Transactions committed by the group committer (see db::group_commit)",
             group_commits.clone(),
         );
         registry.register(
             "db_group_writes",
-            "Writes (received posts) run by the SQLite group committer; over db_group_commits, the writes per commit",
+            "Writes (received posts) run by the group committer; over db_group_commits, the writes per commit",
             group_writes.clone(),
         );
         Metrics {

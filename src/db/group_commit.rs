@@ -1,5 +1,5 @@
-//! Group commit: on SQLite, writes handed to [`Committer::write`] run on one
-//! task, and those that arrive while a transaction commits share the next one.
+//! Group commit: writes handed to [`Committer::write`] run on one task, and
+//! those that arrive while a transaction commits share the next one.
 //!
 //! SQLite lets one transaction write at a time, and each commit writes every
 //! page it changed to the WAL: a received post dirties the same tail pages of
@@ -7,6 +7,12 @@
 //! indexes as the post before it. Committing the posts that arrive together in
 //! one transaction writes those pages once, and the writers no longer wait for
 //! SQLite's lock in its busy handler (which sleeps).
+//!
+//! PostgreSQL writes concurrently, but there every statement is a round trip
+//! to the server, `BEGIN` and `COMMIT` two of a received post's seven, and
+//! each commit waits for its own WAL flush: a batch shares them. One writer
+//! per process is enough for the rate one process receives (measured in
+//! docs/PERFORMANCE.md, fourteenth round); replicas each have their own.
 //!
 //! A write that fails undoes its batch: the transaction is rolled back, the
 //! failed write's caller gets its error, and the writes that ran before it
@@ -18,14 +24,12 @@
 //! only after the transaction holding its write committed, so "done" still
 //! means "on disk" (as durable as `synchronous = NORMAL` makes any commit).
 //!
-//! PostgreSQL writes concurrently and groups commits itself: there each write
-//! is its own transaction, run by the caller.
 
 use std::{panic::AssertUnwindSafe, sync::OnceLock};
 
 use futures::{FutureExt, future::BoxFuture};
 use prometheus_client::metrics::counter::Counter;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
 /// Writes committed together at most (a bound on how long the first of them
@@ -117,12 +121,6 @@ impl Committer {
         E: From<DbErr> + Send + 'static,
         F: for<'a> Fn(&'a DatabaseTransaction) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
     {
-        if self.db.get_database_backend() != DbBackend::Sqlite {
-            let txn = super::write_txn(&self.db).await?;
-            let out = f(&txn).await?;
-            txn.commit().await?;
-            return Ok(out);
-        }
         let (tx, rx) = oneshot::channel::<Result<T, E>>();
         let job: Box<dyn Write> = Box::new(Job { f, out: None, tx });
         let lost = || E::from(DbErr::Custom("the write was not committed".into()));
@@ -259,68 +257,117 @@ async fn alone(db: &DatabaseConnection, mut job: Box<dyn Write>, counts: &Counts
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::{ConnectionTrait, Statement};
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-    async fn sqlite() -> (tempfile::TempDir, DatabaseConnection) {
+    /// A table of integers to write to, in a fresh SQLite file, or in the
+    /// PostgreSQL database of `KINDRED_TEST_DATABASE_URL` (a table of its
+    /// own, dropped by `done`).
+    struct Table {
+        db: DatabaseConnection,
+        name: String,
+        _dir: Option<tempfile::TempDir>,
+    }
+
+    /// SQLite always; PostgreSQL too when `KINDRED_TEST_DATABASE_URL` is set.
+    async fn tables() -> Vec<Table> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
-        let settings = crate::config::DatabaseSettings {
-            url,
-            max_connections: 4,
-            acquire_timeout_secs: 5,
-        };
-        let db = super::super::connect(&settings).await.expect("connect");
-        db.execute_unprepared("CREATE TABLE t (v INTEGER PRIMARY KEY)")
-            .await
-            .expect("table");
-        (dir, db)
-    }
-
-    fn insert(
-        v: i64,
-    ) -> impl for<'a> Fn(&'a DatabaseTransaction) -> BoxFuture<'a, Result<i64, DbErr>> + Clone {
-        move |txn| {
-            Box::pin(async move {
-                txn.execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Sqlite,
-                    "INSERT INTO t (v) VALUES (?)",
-                    [v.into()],
-                ))
-                .await?;
-                Ok(v)
-            })
+        let mut urls = vec![(
+            format!("sqlite://{}/t.db?mode=rwc", dir.path().display()),
+            Some(dir),
+        )];
+        if let Ok(url) = std::env::var("KINDRED_TEST_DATABASE_URL")
+            && !url.is_empty()
+        {
+            urls.push((url, None));
         }
+        let mut out = Vec::new();
+        for (url, dir) in urls {
+            let settings = crate::config::DatabaseSettings {
+                url,
+                max_connections: 4,
+                acquire_timeout_secs: 5,
+            };
+            let db = super::super::connect(&settings).await.expect("connect");
+            let name = format!("gc_{}", uuid::Uuid::new_v4().simple());
+            db.execute_unprepared(&format!("CREATE TABLE {name} (v BIGINT PRIMARY KEY)"))
+                .await
+                .expect("table");
+            out.push(Table {
+                db,
+                name,
+                _dir: dir,
+            });
+        }
+        out
     }
 
-    async fn values(db: &DatabaseConnection) -> Vec<i64> {
-        let rows = db
-            .query_all_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                "SELECT v FROM t ORDER BY v",
-            ))
-            .await
-            .expect("select");
-        rows.iter()
-            .map(|r| r.try_get::<i64>("", "v").expect("v"))
-            .collect()
+    impl Table {
+        fn backend(&self) -> DbBackend {
+            self.db.get_database_backend()
+        }
+
+        fn insert(
+            &self,
+            v: i64,
+        ) -> impl for<'a> Fn(&'a DatabaseTransaction) -> BoxFuture<'a, Result<i64, DbErr>> + Clone + use<>
+        {
+            let sql = match self.backend() {
+                DbBackend::Sqlite => format!("INSERT INTO {} (v) VALUES (?)", self.name),
+                _ => format!("INSERT INTO {} (v) VALUES ($1)", self.name),
+            };
+            let backend = self.backend();
+            move |txn| {
+                let sql = sql.clone();
+                Box::pin(async move {
+                    txn.execute_raw(Statement::from_sql_and_values(backend, sql, [v.into()]))
+                        .await?;
+                    Ok(v)
+                })
+            }
+        }
+
+        async fn values(&self) -> Vec<i64> {
+            let rows = self
+                .db
+                .query_all_raw(Statement::from_string(
+                    self.backend(),
+                    format!("SELECT v FROM {} ORDER BY v", self.name),
+                ))
+                .await
+                .expect("select");
+            rows.iter()
+                .map(|r| r.try_get::<i64>("", "v").expect("v"))
+                .collect()
+        }
+
+        async fn done(self) {
+            if self.backend() != DbBackend::Sqlite {
+                self.db
+                    .execute_unprepared(&format!("DROP TABLE {}", self.name))
+                    .await
+                    .expect("drop");
+            }
+        }
     }
 
     /// A write that waits for `gate` before it inserts `v`: it holds the
     /// writer task while the next writes queue up behind it.
     fn gated(
+        table: &Table,
         v: i64,
         gate: std::sync::Arc<tokio::sync::Semaphore>,
         started: std::sync::Arc<tokio::sync::Semaphore>,
-    ) -> impl for<'a> Fn(&'a DatabaseTransaction) -> BoxFuture<'a, Result<i64, DbErr>> {
+    ) -> impl for<'a> Fn(&'a DatabaseTransaction) -> BoxFuture<'a, Result<i64, DbErr>> + use<> {
+        let insert = table.insert(v);
         move |txn| {
-            let (gate, started) = (gate.clone(), started.clone());
+            let (gate, started, insert) = (gate.clone(), started.clone(), insert.clone());
             Box::pin(async move {
                 started.add_permits(1);
                 let _ = gate
                     .acquire()
                     .await
                     .map_err(|e| DbErr::Custom(e.to_string()))?;
-                insert(v)(txn).await
+                insert(txn).await
             })
         }
     }
@@ -329,6 +376,7 @@ mod tests {
     /// task is held by a gated write; then open the gate. The results, in
     /// the order given.
     async fn queued_behind_a_gate(
+        table: &Table,
         committer: &std::sync::Arc<Committer>,
         values: &[i64],
     ) -> Vec<Result<i64, DbErr>> {
@@ -336,13 +384,13 @@ mod tests {
         let started = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
         let mut tasks = Vec::new();
         let c = committer.clone();
-        let (g, s) = (gate.clone(), started.clone());
-        let v0 = values[0];
-        tasks.push(tokio::spawn(async move { c.write(gated(v0, g, s)).await }));
+        let first = gated(table, values[0], gate.clone(), started.clone());
+        tasks.push(tokio::spawn(async move { c.write(first).await }));
         started.acquire().await.expect("started").forget();
         for (i, v) in values.iter().copied().enumerate().skip(1) {
             let c = committer.clone();
-            tasks.push(tokio::spawn(async move { c.write(insert(v)).await }));
+            let insert = table.insert(v);
+            tasks.push(tokio::spawn(async move { c.write(insert).await }));
             // The first is with the writer task; the others wait in order.
             while committer.waiting() < i {
                 tokio::task::yield_now().await;
@@ -356,91 +404,114 @@ mod tests {
         out
     }
 
-    fn committer(db: &DatabaseConnection) -> (std::sync::Arc<Committer>, Counter, Counter) {
+    fn committer(table: &Table) -> (std::sync::Arc<Committer>, Counter, Counter) {
         let (commits, writes) = (Counter::default(), Counter::default());
-        let c = Committer::new(db.clone(), commits.clone(), writes.clone());
+        let c = Committer::new(table.db.clone(), commits.clone(), writes.clone());
         (std::sync::Arc::new(c), commits, writes)
     }
 
-    /// Writes handed over while a transaction runs share the next commit.
+    /// Writes handed over while a transaction runs share the next commit,
+    /// on either database.
     #[tokio::test]
     async fn writes_that_queue_up_share_one_commit() {
-        let (_dir, db) = sqlite().await;
-        let (committer, commits, writes) = committer(&db);
-        let out = queued_behind_a_gate(&committer, &[1, 2, 3, 4]).await;
-        let ok: Vec<i64> = out.into_iter().map(|r| r.expect("committed")).collect();
-        assert_eq!(ok, vec![1, 2, 3, 4]);
-        assert_eq!(values(&db).await, vec![1, 2, 3, 4]);
-        assert_eq!((commits.get(), writes.get()), (1, 4));
+        for table in tables().await {
+            let (committer, commits, writes) = committer(&table);
+            let out = queued_behind_a_gate(&table, &committer, &[1, 2, 3, 4]).await;
+            let ok: Vec<i64> = out.into_iter().map(|r| r.expect("committed")).collect();
+            assert_eq!(ok, vec![1, 2, 3, 4], "{:?}", table.backend());
+            assert_eq!(table.values().await, vec![1, 2, 3, 4]);
+            assert_eq!(
+                (commits.get(), writes.get()),
+                (1, 4),
+                "{:?}",
+                table.backend()
+            );
+            table.done().await;
+        }
     }
 
     /// A write that fails (a duplicate key) undoes its batch: its caller gets
     /// its error, the writes before it are run again alone and committed,
-    /// and the writes after it get a batch of their own.
+    /// and the writes after it get a batch of their own. On PostgreSQL the
+    /// failed statement has aborted the whole transaction.
     #[tokio::test]
     async fn a_failing_write_is_undone_and_the_rest_of_its_batch_committed() {
-        let (_dir, db) = sqlite().await;
-        let (committer, commits, writes) = committer(&db);
-        let out = queued_behind_a_gate(&committer, &[1, 2, 3, 2, 4, 5]).await;
-        let ok: Vec<i64> = out
-            .iter()
-            .filter_map(|r| r.as_ref().ok().copied())
-            .collect();
-        assert_eq!(ok, vec![1, 2, 3, 4, 5]);
-        let failed = out[3].as_ref().expect_err("the duplicate fails");
-        assert!(super::super::is_unique_violation(failed), "{failed}");
-        assert_eq!(values(&db).await, vec![1, 2, 3, 4, 5]);
-        // 1, 2 and 3 alone after the undone batch, then 4 and 5 together.
-        assert_eq!((commits.get(), writes.get()), (4, 5));
+        for table in tables().await {
+            let (committer, commits, writes) = committer(&table);
+            let out = queued_behind_a_gate(&table, &committer, &[1, 2, 3, 2, 4, 5]).await;
+            let ok: Vec<i64> = out
+                .iter()
+                .filter_map(|r| r.as_ref().ok().copied())
+                .collect();
+            assert_eq!(ok, vec![1, 2, 3, 4, 5], "{:?}", table.backend());
+            let failed = out[3].as_ref().expect_err("the duplicate fails");
+            assert!(super::super::is_unique_violation(failed), "{failed}");
+            assert_eq!(table.values().await, vec![1, 2, 3, 4, 5]);
+            // 1, 2 and 3 alone after the undone batch, then 4 and 5 together.
+            assert_eq!(
+                (commits.get(), writes.get()),
+                (4, 5),
+                "{:?}",
+                table.backend()
+            );
+            table.done().await;
+        }
     }
 
     /// A panicking write: its caller is told it was not committed, the
     /// others are.
     #[tokio::test]
     async fn a_panicking_write_does_not_take_its_batch_with_it() {
-        let (_dir, db) = sqlite().await;
-        let (committer, _, _) = committer(&db);
-        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
-        let started = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
-        let c = committer.clone();
-        let (g, s) = (gate.clone(), started.clone());
-        let first = tokio::spawn(async move { c.write(gated(1, g, s)).await });
-        started.acquire().await.expect("started").forget();
-        let c = committer.clone();
-        let boom = tokio::spawn(async move {
-            c.write(
-                |_txn: &DatabaseTransaction| -> BoxFuture<'_, Result<i64, DbErr>> {
-                    Box::pin(async { panic!("a bug in a write") })
-                },
-            )
-            .await
-        });
-        while committer.waiting() < 1 {
-            tokio::task::yield_now().await;
+        for table in tables().await {
+            let (committer, _, _) = committer(&table);
+            let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+            let started = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+            let c = committer.clone();
+            let write = gated(&table, 1, gate.clone(), started.clone());
+            let first = tokio::spawn(async move { c.write(write).await });
+            started.acquire().await.expect("started").forget();
+            let c = committer.clone();
+            let boom = tokio::spawn(async move {
+                c.write(
+                    |_txn: &DatabaseTransaction| -> BoxFuture<'_, Result<i64, DbErr>> {
+                        Box::pin(async { panic!("a bug in a write") })
+                    },
+                )
+                .await
+            });
+            while committer.waiting() < 1 {
+                tokio::task::yield_now().await;
+            }
+            gate.add_permits(2);
+            assert_eq!(first.await.expect("task").expect("committed"), 1);
+            let err = boom.await.expect("task").expect_err("not committed");
+            assert!(err.to_string().contains("not committed"), "{err}");
+            assert_eq!(table.values().await, vec![1]);
+            table.done().await;
         }
-        gate.add_permits(2);
-        assert_eq!(first.await.expect("task").expect("committed"), 1);
-        let err = boom.await.expect("task").expect_err("not committed");
-        assert!(err.to_string().contains("not committed"), "{err}");
-        assert_eq!(values(&db).await, vec![1]);
     }
 
     /// A write that fails after writing leaves nothing behind, and a write's
     /// result is seen by the next one's transaction and by readers.
     #[tokio::test]
     async fn a_failed_write_leaves_nothing() {
-        let (_dir, db) = sqlite().await;
-        let committer = Committer::new(db.clone(), Counter::default(), Counter::default());
-        let res: Result<(), DbErr> = committer
-            .write(|txn| {
-                Box::pin(async move {
-                    insert(7)(txn).await?;
-                    Err(DbErr::Custom("refused after writing".into()))
+        for table in tables().await {
+            let committer =
+                Committer::new(table.db.clone(), Counter::default(), Counter::default());
+            let insert = table.insert(7);
+            let res: Result<(), DbErr> = committer
+                .write(move |txn| {
+                    let insert = insert.clone();
+                    Box::pin(async move {
+                        insert(txn).await?;
+                        Err(DbErr::Custom("refused after writing".into()))
+                    })
                 })
-            })
-            .await;
-        assert!(res.is_err());
-        assert_eq!(committer.write(insert(8)).await.expect("write"), 8);
-        assert_eq!(values(&db).await, vec![8]);
+                .await;
+            assert!(res.is_err());
+            assert_eq!(committer.write(table.insert(8)).await.expect("write"), 8);
+            assert_eq!(table.values().await, vec![8]);
+            table.done().await;
+        }
     }
 }
