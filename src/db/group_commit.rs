@@ -22,8 +22,8 @@
 //! disk), so the usual batch pays no savepoints: each savepoint was two more
 //! statements, each a round trip to SQLite's thread. A caller is answered
 //! only after the transaction holding its write committed, so "done" still
-//! means "on disk" (as durable as `synchronous = NORMAL` makes any commit).
-//!
+//! means "on disk" (on SQLite as durable as `synchronous = NORMAL` makes any
+//! commit).
 
 use std::{panic::AssertUnwindSafe, sync::OnceLock};
 
